@@ -1,0 +1,154 @@
+"""The one answering path shared by the CLI, the tests and the Telegram bot."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .choose import DEFAULT_WEIGHTS, Choice, Weights, choose
+from .encoder import Encoder
+from .index import SentenceIndex
+from .retrieve import Retriever
+
+MAX_QUESTION_CHARS = 1000
+NOT_FOUND = "The articles don't say."
+
+
+class QuestionError(ValueError):
+    """A question that cannot be answered as given; the message tells the user what to do."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A cited sentence with its position: article file, title, paragraph and sentence (1-based)."""
+
+    n: int
+    doc: str
+    title: str
+    text: str
+    paragraph: int
+    sentence: int
+    score: float
+    url: str | None = None
+    sentence_id: int = -1
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer to one question: cited sentences best first, or a decline."""
+
+    question: str
+    answered: bool
+    answer: str
+    citations: tuple[Citation, ...] = ()
+    confidence: float = 0.0
+    related: tuple[Citation, ...] = field(default=(), repr=False)  # ranked candidates when declined
+
+    def to_dict(self) -> dict:
+        """The JSON contract of `ask --json` (extra keys: confidence)."""
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "answer": self.answer,
+            "citations": [
+                {k: v for k, v in asdict(c).items() if k in _CITATION_KEYS} for c in self.citations
+            ],
+            "confidence": round(self.confidence, 4),
+        }
+
+
+_CITATION_KEYS = ("doc", "title", "text", "paragraph", "sentence", "score", "url")
+
+
+def clean_question(text: str) -> str:
+    """The question with control characters removed and white space folded; raises QuestionError."""
+    if not isinstance(text, str):
+        raise QuestionError(f"A question must be text, got {type(text).__name__}.")
+    kept = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch not in "\u200d" else ch
+        for ch in text
+    )
+    question = re.sub(r"\s+", " ", kept).strip()
+    if not question:
+        raise QuestionError("Please send a question in words, for example: Where did the summit take place?")
+    if not re.search(r"[^\W\d_]", question):
+        raise QuestionError("I can only answer questions written in words; please ask in a sentence.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"That question is {len(question)} characters long; please keep it under "
+            f"{MAX_QUESTION_CHARS} characters."
+        )
+    return question
+
+
+class Answerer:
+    """Answers questions from one index with one encoder."""
+
+    def __init__(
+        self,
+        index: SentenceIndex,
+        encoder: Encoder,
+        max_citations: int = 3,
+        weights: Weights = DEFAULT_WEIGHTS,
+    ) -> None:
+        if index.model != encoder.name:
+            raise ValueError(f"index built with {index.model!r} but encoder is {encoder.name!r}")
+        if not 1 <= max_citations <= 10:
+            raise ValueError(f"max_citations must be between 1 and 10, got {max_citations}")
+        self.index = index
+        self.encoder = encoder
+        self.max_citations = max_citations
+        self.weights = weights
+        self.retriever = Retriever(index)
+
+    def answer(self, question: str) -> Answer:
+        """Answer one question (raises QuestionError for unusable input)."""
+        return self.answer_many([question])[0]
+
+    def answer_many(self, questions: Sequence[str]) -> list[Answer]:
+        """Answer several questions with one batched encode (raises QuestionError on the first bad one)."""
+        cleaned = [clean_question(q) for q in questions]
+        if not cleaned:
+            return []
+        vectors = self.encoder.encode(cleaned)
+        return [self.answer_vector(q, v) for q, v in zip(cleaned, vectors)]
+
+    def rank(self, question: str, vector: np.ndarray) -> Choice:
+        """All candidate sentences ranked, with the answer/decline decision."""
+        features = self.retriever.features(vector, question)
+        texts = [self.index.sentences[i].text for i in features.ids]
+        return choose(features, texts, question, self.max_citations, self.weights)
+
+    def answer_vector(self, question: str, vector: np.ndarray) -> Answer:
+        """Answer a cleaned question whose vector is already encoded."""
+        choice = self.rank(question, vector)
+        if choice.answered:
+            cited = self._citations(choice, choice.cited)
+            text = " ".join(c.text for c in cited)
+            return Answer(question, True, text, cited, choice.confidence)
+        related = self._citations(choice, self.max_citations)
+        return Answer(question, False, NOT_FOUND, (), choice.confidence, related)
+
+    def _citations(self, choice: Choice, count: int) -> tuple[Citation, ...]:
+        cited = []
+        for n, (i, s) in enumerate(zip(choice.ids[:count], choice.scores[:count]), start=1):
+            sentence = self.index.sentences[i]
+            article = self.index.articles[sentence.doc]
+            cited.append(
+                Citation(
+                    n, sentence.doc, article.title, sentence.text, sentence.paragraph,
+                    sentence.sentence, round(s, 4), article.url, i,
+                )
+            )
+        return tuple(cited)
+
+    def passage(self, sentence_id: int) -> list[str]:
+        """The sentences of the passage around a sentence, for "show the source"."""
+        if not 0 <= sentence_id < len(self.index.sentences):
+            raise ValueError(f"no sentence {sentence_id} in this index")
+        passage = self.index.passages[self.index.sentences[sentence_id].passage]
+        return [self.index.sentences[i].text for i in range(passage.first, passage.last + 1)]

@@ -1,0 +1,231 @@
+"""Command line: a thin layer over the answering library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from .settings import Settings
+
+log = logging.getLogger("bot")
+
+
+class Failure(click.ClickException):
+    """A domain error shown as one line, exit code 1."""
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _open(ctx: click.Context, rebuild: bool = True):
+    """The QAService for the settings, with the index loaded (or rebuilt with a progress bar)."""
+    from .answer import QuestionError  # noqa: F401  (import cost paid once here)
+    from .corpus import CorpusError
+    from .encoder import ModelError
+    from .index import IndexProblem
+    from .service import QAService
+
+    service = QAService(_settings(ctx))
+    bar = _ProgressBar("embedding sentences")
+    try:
+        report = service.open(rebuild=rebuild, progress=bar)
+    except (CorpusError, IndexProblem, ModelError) as exc:
+        raise Failure(str(exc)) from None
+    finally:
+        bar.close()
+    if report is not None:
+        click.echo(f"Index built: {report.summary()}", err=True)
+    return service
+
+
+class _ProgressBar:
+    """tqdm on stderr, created on the first report."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.label, unit="sent", file=sys.stderr, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--corpus-dir", type=click.Path(path_type=Path), help="Folder of articles (CORPUS_DIR).")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index is kept (INDEX_DIR).")
+@click.option("--model", help="Embedding model: package name or local folder (EMBEDDING_MODEL).")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.pass_context
+def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, model: str | None, verbose: bool) -> None:
+    """Answer questions about news articles with cited sentences."""
+    overrides = {k: v for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir), ("embedding_model", model)) if v}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise Failure(f"Invalid settings: {problems}") from None
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = {"settings": settings}
+
+
+@cli.command()
+@click.pass_context
+def index(ctx: click.Context) -> None:
+    """Build or refresh the index of the corpus folder."""
+    from .corpus import CorpusError, load_corpus
+    from .encoder import ModelError, SentenceTransformerEncoder
+    from .index import IndexProblem, SentenceIndex
+
+    settings = _settings(ctx)
+    bar = _ProgressBar("embedding sentences")
+    try:
+        corpus = load_corpus(settings.corpus_dir)
+        try:
+            previous = SentenceIndex.load(settings.index_dir)
+        except IndexProblem:
+            previous = None
+        encoder = SentenceTransformerEncoder(settings.embedding_model, settings.encoder_threads)
+        built, report = SentenceIndex.build(corpus, encoder, previous, bar)
+        bar.close()
+        built.save(settings.index_dir)
+    except (CorpusError, ModelError, OSError) as exc:
+        raise Failure(str(exc)) from None
+    finally:
+        bar.close()
+    for problem in report.skipped:
+        click.echo(f"warning: skipped {problem}", err=True)
+    click.echo(f"Indexed {report.summary()} -> {settings.index_dir}")
+
+
+def _questions(question: tuple[str, ...]):
+    if question:
+        yield " ".join(question)
+        return
+    for line in sys.stdin:
+        if line.strip():
+            yield line.rstrip("\n")
+
+
+@cli.command()
+@click.argument("question", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question, one per line.")
+@click.pass_context
+def ask(ctx: click.Context, question: tuple[str, ...], as_json: bool) -> None:
+    """Answer QUESTION, or one question per line from standard input."""
+    from .answer import QuestionError
+    from .render import to_json, to_terminal
+
+    service = _open(ctx)
+    failed = False
+    for text in _questions(question):
+        try:
+            answer = service.answerer.answer(text)
+        except QuestionError as exc:
+            failed = True
+            if as_json:
+                click.echo(json.dumps({"question": text, "answered": False, "answer": str(exc), "citations": [], "error": str(exc)}, ensure_ascii=False))
+            else:
+                click.echo(f"error: {exc}", err=True)
+            continue
+        click.echo(to_json(answer) if as_json else to_terminal(answer))
+        if not as_json and not question:
+            click.echo()
+    if failed and question:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.pass_context
+def chat(ctx: click.Context) -> None:
+    """Chat in the terminal: ask questions, get cited sentences (Ctrl-D or 'quit' ends)."""
+    from .answer import QuestionError
+    from .render import to_terminal
+
+    service = _open(ctx)
+    titles = ", ".join(a.title for a in service.answerer.index.articles.values())
+    click.echo(f"Ask about: {titles}\nType a question (or 'quit').")
+    while True:
+        try:
+            text = click.prompt("?", prompt_suffix=" ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            click.echo()
+            return
+        if text.strip().lower() in ("quit", "exit", "q"):
+            return
+        if not text.strip():
+            continue
+        try:
+            click.echo(to_terminal(service.answerer.answer(text)) + "\n")
+        except QuestionError as exc:
+            click.echo(f"{exc}\n")
+
+
+@cli.command(name="eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--hold-out", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Leave this many articles out of the index; their questions must be declined.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which articles --hold-out picks.")
+@click.option("--failures", type=click.IntRange(min=0), default=0, help="Print this many failed questions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@click.pass_context
+def eval_(ctx: click.Context, file: Path, hold_out: int, seed: int, failures: int, as_json: bool) -> None:
+    """Evaluate on FILE (JSON lines: q and any, or q and none): P@1, MRR, declines."""
+    from .answer import Answerer
+    from .evaluate import Item, evaluate, read_items
+
+    try:
+        items = read_items(file)
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    service = _open(ctx)
+    answerer = service.answerer
+    held: list[str] = []
+    if hold_out:
+        docs = sorted(answerer.index.articles)
+        if hold_out >= len(docs):
+            raise Failure(f"--hold-out {hold_out} would leave no article in the index ({len(docs)} articles)")
+        held = sorted(random.Random(seed).sample(docs, hold_out))
+        answerer = Answerer(answerer.index.without(set(held)), answerer.encoder, answerer.max_citations)
+        items = [Item(i.question, () if i.doc in held else i.gold, i.doc) for i in items]
+    report = evaluate(answerer, items)
+    if as_json:
+        click.echo(json.dumps({"file": str(file), "held_out": held, **report.as_dict()}))
+    else:
+        if held:
+            click.echo(f"held out {len(held)} articles: {', '.join(held)}")
+        for line in report.lines():
+            click.echo(line)
+    for failure in report.failures[:failures]:
+        click.echo(json.dumps(failure, ensure_ascii=False), err=True)
+
+
+@cli.command()
+@click.pass_context
+def start(ctx: click.Context) -> None:
+    """Serve Telegram when TELEGRAM_BOT_TOKEN is set, else open the terminal chat."""
+    if _settings(ctx).telegram_bot_token is not None and "run" in cli.commands:
+        ctx.invoke(cli.commands["run"])
+    else:
+        ctx.invoke(chat)
+
+
+def main() -> None:
+    cli(prog_name="python -m bot")

@@ -1,0 +1,148 @@
+"""Evaluate answers against a question file: P@1, MRR and declines."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .answer import Answerer, clean_question
+
+_FOLD = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+})
+
+
+def fold(text: str) -> str:
+    """Lower-case with curly quotes and dashes folded to ASCII, for answer matching."""
+    return unicodedata.normalize("NFKC", text).translate(_FOLD).lower()
+
+
+@dataclass(frozen=True)
+class Item:
+    question: str
+    gold: tuple[str, ...]  # empty: the articles don't say
+    doc: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.gold)
+
+
+def read_items(path: Path) -> list[Item]:
+    """Questions of an evaluation file; raises ValueError naming the bad line."""
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            question = row["q"]
+            gold = () if row.get("none") else tuple(row["any"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not an evaluation line ({exc}): {line[:80]!r}") from None
+        items.append(Item(question, gold, row.get("doc")))
+    return items
+
+
+@dataclass
+class Report:
+    """Counts and rates of one evaluation run."""
+
+    answerable: int = 0
+    unanswerable: int = 0
+    right: int = 0  # answered, first citation holds a gold answer
+    wrong: int = 0  # answered, first citation does not
+    missed: int = 0  # answerable but declined
+    declined: int = 0  # unanswerable and declined
+    false_answers: int = 0  # unanswerable but answered
+    ranked_first: int = 0  # best-ranked sentence holds the answer, whatever the decision
+    reciprocal_ranks: float = 0.0
+    failures: list[dict] = field(default_factory=list)
+
+    @property
+    def p_at_1(self) -> float:
+        return self.right / self.answerable if self.answerable else 0.0
+
+    @property
+    def mrr(self) -> float:
+        return self.reciprocal_ranks / self.answerable if self.answerable else 0.0
+
+    @property
+    def decline_rate(self) -> float:
+        return self.declined / self.unanswerable if self.unanswerable else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "answerable": self.answerable,
+            "p_at_1": round(self.p_at_1, 4),
+            "mrr": round(self.mrr, 4),
+            "ranking_p_at_1": round(self.ranked_first / self.answerable, 4) if self.answerable else 0.0,
+            "unanswerable": self.unanswerable,
+            "decline_rate": round(self.decline_rate, 4),
+            "answered_right": self.right,
+            "answered_wrong": self.wrong + self.false_answers,
+            "declined": self.missed + self.declined,
+            "declined_answerable": self.missed,
+        }
+
+    def lines(self) -> list[str]:
+        d = self.as_dict()
+        out = []
+        if self.answerable:
+            out.append(
+                f"P@1 {d['p_at_1']:.3f} ({self.right}/{self.answerable})  MRR {d['mrr']:.3f}  "
+                f"ranking P@1 {d['ranking_p_at_1']:.3f}"
+            )
+        if self.unanswerable:
+            out.append(f"declined {self.declined}/{self.unanswerable} unanswerable ({d['decline_rate']:.1%})")
+        out.append(
+            f"answered and right {d['answered_right']}, answered and wrong {d['answered_wrong']}, "
+            f"declined {d['declined']} (of which answerable {self.missed})"
+        )
+        return out
+
+
+def evaluate(answerer: Answerer, items: Iterable[Item], depth: int = 10, batch: int = 64) -> Report:
+    """Ask every question; P@1 needs an answer, MRR ranks the first `depth` sentences."""
+    report = Report()
+    items = list(items)
+    for start in range(0, len(items), batch):
+        chunk = items[start : start + batch]
+        questions = [clean_question(i.question) for i in chunk]
+        vectors = answerer.encoder.encode(questions)
+        for item, question, vector in zip(chunk, questions, vectors):
+            choice = answerer.rank(question, vector)
+            texts = [fold(answerer.index.sentences[i].text) for i in choice.ids[:depth]]
+            gold = [fold(g) for g in item.gold]
+            hits = [any(g in t for g in gold) for t in texts]
+            if item.answerable:
+                report.answerable += 1
+                rank = hits.index(True) + 1 if any(hits) else 0
+                report.reciprocal_ranks += 1 / rank if rank else 0.0
+                report.ranked_first += rank == 1
+                if not choice.answered:
+                    report.missed += 1
+                elif rank == 1:
+                    report.right += 1
+                else:
+                    report.wrong += 1
+                ok = choice.answered and rank == 1
+            else:
+                report.unanswerable += 1
+                report.declined += not choice.answered
+                report.false_answers += choice.answered
+                ok = not choice.answered
+            if not ok:
+                report.failures.append({
+                    "q": item.question,
+                    "gold": list(item.gold),
+                    "answered": choice.answered,
+                    "confidence": round(choice.confidence, 3),
+                    "first": answerer.index.sentences[choice.ids[0]].text if choice.ids else None,
+                })
+    return report

@@ -1,0 +1,310 @@
+"""The sentence index: FAISS vectors, sentence/passage metadata and a manifest, saved atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import faiss
+import numpy as np
+
+from .corpus import Article, Corpus, CorpusError, load_corpus
+from .encoder import Encoder
+from .split import Passage, Sentence, split_articles
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+VECTORS = "vectors.npy"
+FAISS_FILE = "sentences.faiss"
+META = "meta.json"
+MANIFEST = "manifest.json"
+FLAT_LIMIT = 100_000  # exact search up to here; an HNSW graph beyond
+
+
+class IndexProblem(RuntimeError):
+    """The index is missing, stale, corrupt or built with another model; says what to run."""
+
+
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the one-line summary and the admin's /reindex reply."""
+
+    articles: int
+    sentences: int
+    embedded: int  # sentences that had to be encoded (the rest came from the previous index)
+    seconds: float
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # problem messages
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.articles} articles, {self.sentences} sentences indexed "
+            f"({self.embedded} embedded) in {self.seconds:.1f}s"
+        ]
+        for label, docs in (("added", self.added), ("changed", self.changed), ("removed", self.removed)):
+            if docs:
+                parts.append(f"{label}: {', '.join(docs)}")
+        if self.skipped:
+            parts.append(f"skipped {len(self.skipped)}: " + "; ".join(self.skipped))
+        return "; ".join(parts)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def make_faiss(vectors: np.ndarray) -> faiss.Index:
+    """Inner-product index over unit vectors: exact up to FLAT_LIMIT, HNSW beyond."""
+    dimension = vectors.shape[1]
+    if len(vectors) <= FLAT_LIMIT:
+        index = faiss.IndexFlatIP(dimension)
+    else:
+        index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 128
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+@dataclass
+class SentenceIndex:
+    """Everything answering needs: articles, sentences, passages, vectors and the FAISS index."""
+
+    articles: dict[str, Article]
+    sentences: list[Sentence]
+    passages: list[Passage]
+    vectors: np.ndarray
+    manifest: dict
+    faiss_index: faiss.Index | None = None
+
+    def __post_init__(self) -> None:
+        if self.faiss_index is None:
+            self.faiss_index = make_faiss(self.vectors)
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]
+
+    def fingerprint(self) -> dict[str, str]:
+        return dict(self.manifest["corpus"])
+
+    # --- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        corpus: Corpus,
+        encoder: Encoder,
+        previous: "SentenceIndex | None" = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple["SentenceIndex", BuildReport]:
+        """Split and embed the corpus, reusing vectors of unchanged sentences from `previous`."""
+        if not corpus.articles:
+            detail = "; ".join(p.message for p in corpus.problems) or "the folder has no .txt or .md file"
+            raise CorpusError(f"No article could be indexed: {detail}")
+        started = time.perf_counter()
+        sentences, passages = split_articles(corpus.articles)
+        known: dict[str, np.ndarray] = {}
+        if previous is not None and previous.model == encoder.name and previous.vectors.shape[1] == encoder.dimension:
+            for sentence, vector in zip(previous.sentences, previous.vectors):
+                known[_text_key(sentence.text)] = vector
+        keys = [_text_key(s.text) for s in sentences]
+        todo = sorted({k: i for i, k in enumerate(keys) if k not in known}.values())
+        vectors = np.zeros((len(sentences), encoder.dimension), dtype=np.float32)
+        batch = 256
+        for start in range(0, len(todo), batch):
+            rows = todo[start : start + batch]
+            encoded = encoder.encode([sentences[i].text for i in rows])
+            for row, vector in zip(rows, encoded):
+                known[keys[row]] = vector
+            if progress:
+                progress(min(start + batch, len(todo)), len(todo))
+        for i, key in enumerate(keys):
+            vectors[i] = known[key]
+        fingerprint = corpus.fingerprint()
+        old = previous.fingerprint() if previous is not None else {}
+        manifest = {
+            "format": FORMAT_VERSION,
+            "model": encoder.name,
+            "dimension": int(encoder.dimension),
+            "corpus": fingerprint,
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "articles": len(corpus.articles),
+            "sentences": len(sentences),
+            "faiss": "flat" if len(sentences) <= FLAT_LIMIT else "hnsw",
+        }
+        index = cls({a.doc: a for a in corpus.articles}, sentences, passages, vectors, manifest)
+        report = BuildReport(
+            articles=len(corpus.articles),
+            sentences=len(sentences),
+            embedded=len(todo),
+            seconds=time.perf_counter() - started,
+            added=sorted(set(fingerprint) - set(old)) if previous is not None else [],
+            removed=sorted(set(old) - set(fingerprint)),
+            changed=sorted(d for d in fingerprint if d in old and old[d] != fingerprint[d]),
+            skipped=[p.message for p in corpus.problems],
+        )
+        return index, report
+
+    def without(self, docs: set[str]) -> "SentenceIndex":
+        """A copy without the given articles (no re-encoding), for held-out evaluation."""
+        unknown = docs - set(self.articles)
+        if unknown:
+            raise ValueError(f"not in the index: {sorted(unknown)}")
+        keep = [i for i, s in enumerate(self.sentences) if s.doc not in docs]
+        sentences: list[Sentence] = []
+        passages: list[Passage] = []
+        passage_ids: dict[int, int] = {}
+        for i in keep:
+            s = self.sentences[i]
+            if s.passage not in passage_ids:
+                passage_ids[s.passage] = len(passages)
+                passages.append(Passage(s.doc, s.paragraph, len(sentences), len(sentences)))
+            p_id = passage_ids[s.passage]
+            passages[p_id] = Passage(s.doc, s.paragraph, passages[p_id].first, len(sentences))
+            sentences.append(Sentence(s.doc, s.paragraph, s.sentence, s.text, p_id))
+        manifest = dict(self.manifest)
+        manifest["corpus"] = {d: h for d, h in self.fingerprint().items() if d not in docs}
+        articles = {d: a for d, a in self.articles.items() if d not in docs}
+        return SentenceIndex(articles, sentences, passages, self.vectors[keep], manifest)
+
+    # --- saving and loading -----------------------------------------------------------------
+
+    def save(self, index_dir: Path) -> Path:
+        """Write a new build folder, then switch CURRENT to it in one atomic rename."""
+        index_dir.mkdir(parents=True, exist_ok=True)
+        build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=index_dir))
+        try:
+            np.save(build_dir / VECTORS, self.vectors)
+            faiss.write_index(self.faiss_index, str(build_dir / FAISS_FILE))
+            meta = {
+                "articles": [asdict(a) for a in self.articles.values()],
+                "sentences": [asdict(s) for s in self.sentences],
+                "passages": [asdict(p) for p in self.passages],
+            }
+            (build_dir / META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+            manifest = dict(self.manifest)
+            manifest["checksums"] = {
+                name: _sha256_file(build_dir / name) for name in (VECTORS, FAISS_FILE, META)
+            }
+            (build_dir / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            for name in (VECTORS, FAISS_FILE, META, MANIFEST):
+                with (build_dir / name).open("rb") as handle:
+                    os.fsync(handle.fileno())
+            pointer = index_dir / f".{CURRENT}.tmp"
+            pointer.write_text(build_dir.name, encoding="utf-8")
+            os.replace(pointer, index_dir / CURRENT)
+        except BaseException:
+            shutil.rmtree(build_dir, ignore_errors=True)
+            raise
+        self.manifest = manifest
+        _remove_old_builds(index_dir, keep=build_dir.name)
+        return build_dir
+
+    @classmethod
+    def load(cls, index_dir: Path) -> "SentenceIndex":
+        """Load the current build, verifying every file against the manifest's checksums."""
+        pointer = index_dir / CURRENT
+        if not pointer.is_file():
+            raise IndexProblem(f"No index in {str(index_dir)!r}: run `python -m bot index` to build it.")
+        build_dir = index_dir / pointer.read_text(encoding="utf-8").strip()
+        try:
+            manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
+            if manifest.get("format") != FORMAT_VERSION:
+                raise IndexProblem(
+                    f"The index in {str(index_dir)!r} has format {manifest.get('format')}, this "
+                    f"version reads {FORMAT_VERSION}: run `python -m bot index` to rebuild it."
+                )
+            for name, digest in manifest["checksums"].items():
+                if _sha256_file(build_dir / name) != digest:
+                    raise IndexProblem(
+                        f"The index file {name} in {str(build_dir)!r} is corrupt (checksum mismatch): "
+                        f"run `python -m bot index` to rebuild it."
+                    )
+            meta = json.loads((build_dir / META).read_text(encoding="utf-8"))
+            vectors = np.load(build_dir / VECTORS)
+            faiss_index = faiss.read_index(str(build_dir / FAISS_FILE))
+        except (OSError, KeyError, ValueError) as exc:
+            if isinstance(exc, IndexProblem):
+                raise
+            raise IndexProblem(
+                f"The index in {str(index_dir)!r} is unreadable ({exc}): run `python -m bot index`."
+            ) from exc
+        articles = {}
+        for a in meta["articles"]:
+            a["paragraphs"] = tuple(a["paragraphs"])
+            articles[a["doc"]] = Article(**a)
+        return cls(
+            articles,
+            [Sentence(**s) for s in meta["sentences"]],
+            [Passage(**p) for p in meta["passages"]],
+            vectors,
+            manifest,
+            faiss_index,
+        )
+
+    def check(self, model: str, corpus_fingerprint: dict[str, str]) -> None:
+        """Raise IndexProblem when this index was built from another model or corpus."""
+        if self.model != model:
+            raise IndexProblem(
+                f"The index was built with the model {self.model!r} but EMBEDDING_MODEL is "
+                f"{model!r}: run `python -m bot index` to rebuild it."
+            )
+        if self.fingerprint() != corpus_fingerprint:
+            raise IndexProblem(
+                "The index does not match the articles in the corpus folder (added, changed or "
+                "removed files): run `python -m bot index` to refresh it."
+            )
+
+
+def _remove_old_builds(index_dir: Path, keep: str) -> None:
+    for child in index_dir.iterdir():
+        if child.is_dir() and child.name.startswith("build-") and child.name != keep:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def open_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    encoder_factory: Callable[[], Encoder],
+    model: str,
+    rebuild: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[SentenceIndex, BuildReport | None]:
+    """The index for this corpus and model: loaded if it matches, else rebuilt (or refused)."""
+    corpus = load_corpus(corpus_dir)
+    previous: SentenceIndex | None = None
+    try:
+        previous = SentenceIndex.load(index_dir)
+        previous.check(model, corpus.fingerprint())
+        return previous, None
+    except IndexProblem as problem:
+        if not rebuild:
+            raise
+        log.info("rebuilding the index: %s", problem)
+    index, report = SentenceIndex.build(corpus, encoder_factory(), previous, progress)
+    index.save(index_dir)
+    return index, report

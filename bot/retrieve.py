@@ -1,0 +1,129 @@
+"""Retrieve candidate sentences for a question: dense (FAISS) and lexical (BM25) evidence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import logging
+
+import bm25s
+import numpy as np
+
+from .index import SentenceIndex
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+_TOKEN = re.compile(r"(?u)\b\w+\b")
+STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN) | {
+    "did", "does", "do", "what", "which", "who", "whom", "whose", "when", "where", "why", "how",
+    "many", "much", "according", "name", "called", "s",
+}
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed content words of a text (stop words dropped)."""
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
+    return _stemmer().stemWords(words)
+
+
+@dataclass(frozen=True)
+class Features:
+    """Evidence for the candidate sentences `ids` (one array element per candidate)."""
+
+    ids: np.ndarray  # sentence indices into the index
+    dense: np.ndarray  # cosine of question and sentence
+    context: np.ndarray  # cosine of question and the sentence's passage (mean of its vectors)
+    neighbour: np.ndarray  # best cosine of the sentence before or after in the paragraph
+    lexical: np.ndarray  # BM25 of the sentence, divided by the best BM25 for this question
+    lexical_context: np.ndarray  # BM25 of the passage, divided by the best passage BM25
+    coverage: np.ndarray  # share of the question's content words found in the sentence
+    bm25_max: float  # raw best sentence BM25 (how much lexical support exists at all)
+    query_terms: int  # content words in the question
+
+
+class Retriever:
+    """Scores every sentence of an index against a question vector and text."""
+
+    def __init__(self, index: SentenceIndex) -> None:
+        self.index = index
+        self.vectors = index.vectors
+        n = len(index.sentences)
+        self.passage_of = np.array([s.passage for s in index.sentences], dtype=np.int64)
+        passage_vectors = np.zeros((len(index.passages), self.vectors.shape[1]), dtype=np.float32)
+        np.add.at(passage_vectors, self.passage_of, self.vectors)
+        norms = np.linalg.norm(passage_vectors, axis=1, keepdims=True)
+        self.passage_vectors = passage_vectors / np.maximum(norms, 1e-12)
+        # neighbours in the same paragraph (-1 where there is none)
+        prev = np.arange(n) - 1
+        nxt = np.arange(n) + 1
+        same = lambda a, b: (  # noqa: E731
+            index.sentences[a].doc == index.sentences[b].doc
+            and index.sentences[a].paragraph == index.sentences[b].paragraph
+        )
+        self.prev = np.array([p if p >= 0 and same(i, p) else -1 for i, p in enumerate(prev)])
+        self.next = np.array([q if q < n and same(i, q) else -1 for i, q in enumerate(nxt)])
+        self.sentence_terms = [terms(s.text) for s in index.sentences]
+        self.sentence_term_sets = [set(t) for t in self.sentence_terms]
+        self.bm25 = _bm25(self.sentence_terms)
+        passage_terms = [
+            [t for i in range(p.first, p.last + 1) for t in self.sentence_terms[i]] for p in index.passages
+        ]
+        self.passage_bm25 = _bm25(passage_terms)
+
+    def features(self, question_vector: np.ndarray, question: str, k: int = 64) -> Features:
+        """Evidence for the candidate sentences: FAISS's k nearest and BM25's k best."""
+        q = np.ascontiguousarray(question_vector, dtype=np.float32).reshape(1, -1)
+        n = len(self.index.sentences)
+        k = min(k, n)
+        _, nearest = self.index.faiss_index.search(q, k)
+        q_terms = terms(question)
+        bm = self.bm25.get_scores(q_terms) if q_terms else np.zeros(n, dtype=np.float32)
+        lexical_best = np.argpartition(-bm, k - 1)[:k] if k < n else np.arange(n)
+        ids = np.union1d(nearest[0][nearest[0] >= 0], lexical_best[bm[lexical_best] > 0])
+        q = q[0]
+        dense = self.vectors[ids] @ q
+        context = self.passage_vectors[self.passage_of[ids]] @ q
+        prev, nxt = self.prev[ids], self.next[ids]
+        neighbour = np.maximum(
+            np.where(prev >= 0, self.vectors[prev] @ q, -1.0),
+            np.where(nxt >= 0, self.vectors[nxt] @ q, -1.0),
+        )
+        if q_terms:
+            pbm_all = self.passage_bm25.get_scores(q_terms)
+            pbm = pbm_all[self.passage_of[ids]]
+            pbm_max = float(pbm_all.max())
+            q_set = set(q_terms)
+            coverage = np.array(
+                [len(q_set & self.sentence_term_sets[i]) / len(q_set) for i in ids], dtype=np.float32
+            )
+        else:
+            pbm, pbm_max = np.zeros(len(ids), dtype=np.float32), 0.0
+            coverage = np.zeros(len(ids), dtype=np.float32)
+        bm_max = float(bm.max()) if n else 0.0
+        lexical = bm[ids]
+        return Features(
+            ids=ids,
+            dense=dense,
+            context=context,
+            neighbour=neighbour,
+            lexical=lexical / bm_max if bm_max > 0 else lexical,
+            lexical_context=pbm / pbm_max if pbm_max > 0 else pbm,
+            coverage=coverage,
+            bm25_max=bm_max,
+            query_terms=len(q_terms),
+        )
+
+
+def _bm25(token_lists: list[list[str]]) -> bm25s.BM25:
+    retriever = bm25s.BM25()
+    # an empty list would make bm25s fail; a placeholder token never matches a question
+    retriever.index([t or ["\u2400"] for t in token_lists], show_progress=False)
+    return retriever
