@@ -1,0 +1,83 @@
+"""Micro-batching: questions that arrive while the encoder is busy are answered in one batch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+from typing import Callable, Sequence
+
+from .answer import Answer, clean_question
+
+log = logging.getLogger(__name__)
+
+
+class MicroBatcher:
+    """Answers questions off the event loop; concurrent questions share one encoder call.
+
+    `answer_many` is called in `executor` (a worker thread by default) with up to `max_batch`
+    cleaned questions. Bad input raises QuestionError at once, before anything is queued.
+    """
+
+    def __init__(
+        self,
+        answer_many: Callable[[Sequence[str]], list[Answer]],
+        max_batch: int = 256,
+        executor: Executor | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        self._answer_many = answer_many
+        self._max_batch = max_batch
+        self._executor = executor
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Answer]]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.batches = 0  # how many encoder calls were made (for stats and benchmarks)
+
+    async def answer(self, question: str) -> Answer:
+        """The answer to one question, batched with whatever else is waiting."""
+        cleaned = clean_question(question)
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = loop.create_task(self._run(), name="micro-batcher")
+        future: asyncio.Future[Answer] = loop.create_future()
+        await self._queue.put((cleaned, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self._max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
+            live = [(q, f) for q, f in batch if not f.cancelled()]
+            if not live:
+                continue
+            self.batches += 1
+            try:
+                answers = await loop.run_in_executor(self._executor, self._answer_many, [q for q, _ in live])
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, not swallowed
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), answer in zip(live, answers):
+                if not future.done():
+                    future.set_result(answer)
+
+    async def close(self) -> None:
+        """Stop the worker; questions still queued get CancelledError."""
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        if self._queue is not None:
+            while not self._queue.empty():
+                _, future = self._queue.get_nowait()
+                future.cancel()
