@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import faiss
 import numpy as np
@@ -36,7 +36,41 @@ class IndexProblem(RuntimeError):
     """The index is missing, stale, corrupt or built with another model; says what to run."""
 
 
+class LazyEncoder:
+    """An Encoder whose model is created only when something must be encoded.
 
+    An unchanged reindex then never loads the model (nor torch). `dimension`, when not given,
+    loads the model on first use.
+    """
+
+    def __init__(self, factory: Callable[[], Encoder], name: str, dimension: int | None = None) -> None:
+        self._factory = factory
+        self._encoder: Encoder | None = None
+        self._dimension = dimension
+        self.name = name
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    def load(self) -> Encoder:
+        if self._encoder is None:
+            encoder = self._factory()
+            if encoder.name != self.name:
+                raise ValueError(f"the encoder factory made {encoder.name!r}, expected {self.name!r}")
+            if self._dimension is not None and encoder.dimension != self._dimension:
+                raise ValueError(f"{self.name!r} encodes {encoder.dimension} dimensions, expected {self._dimension}")
+            self._encoder = encoder
+        return self._encoder
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self._dimension = int(self.load().dimension)
+        return self._dimension
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.load().encode(texts)
 
 @dataclass
 class BuildReport:
@@ -305,6 +339,6 @@ def open_index(
         if not rebuild:
             raise
         log.info("rebuilding the index: %s", problem)
-    index, report = SentenceIndex.build(corpus, encoder_factory(), previous, progress)
+    index, report = SentenceIndex.build(corpus, LazyEncoder(encoder_factory, model), previous, progress)
     index.save(index_dir)
     return index, report
