@@ -1,0 +1,153 @@
+"""Wiring: build the python-telegram-bot Application around a QAService, and run it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import partial
+from typing import Sequence
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from ..answer import Answer
+from ..batcher import MicroBatcher
+from ..service import QAService
+from ..settings import Settings
+from . import handlers
+from .context import BotApplication, BotContext, BotData, Core
+from .filters import ADD_DOCUMENT, FROM_OTHER_BOT, MENTIONS_ME, REPLY_TO_ME
+from .format import SOURCE_PREFIX
+from .limits import QuestionLimits
+
+log = logging.getLogger(__name__)
+
+TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+PUBLIC_COMMANDS = (
+    BotCommand("ask", "Ask a question about the articles"),
+    BotCommand("help", "What I do and which articles I know"),
+    BotCommand("start", "Start here"),
+)
+ALLOWED_UPDATES = [
+    Update.MESSAGE, Update.EDITED_MESSAGE, Update.CHANNEL_POST, Update.EDITED_CHANNEL_POST,
+    Update.INLINE_QUERY, Update.CALLBACK_QUERY,
+]
+
+
+class TokenProblem(ValueError):
+    """TELEGRAM_BOT_TOKEN is missing or malformed; the message says so in one line."""
+
+
+def check_token(settings: Settings) -> str:
+    """The bot token, or TokenProblem (the message never contains the token)."""
+    if settings.telegram_bot_token is None:
+        raise TokenProblem(
+            "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and set it in the environment or .env"
+        )
+    token = settings.telegram_bot_token.get_secret_value().strip()
+    if not TOKEN_SHAPE.match(token):
+        raise TokenProblem(
+            "TELEGRAM_BOT_TOKEN is malformed: a bot token looks like 123456789:AAE... "
+            "(digits, a colon, then letters, digits, '_' or '-')"
+        )
+    return token
+
+
+def _answer_many(service: QAService, questions: Sequence[str]) -> list[Answer]:
+    """Answer with the current index (swapped whole by a reindex) and count the answers."""
+    answers = service.answerer.answer_many(questions)
+    service.questions_answered += len(answers)
+    return answers
+
+
+async def _post_init(application: BotApplication) -> None:
+    """Publish the public command menu once the bot knows who it is."""
+    try:
+        await application.bot.set_my_commands(PUBLIC_COMMANDS)
+    except TelegramError as exc:
+        log.warning("could not set the command menu: %s", exc)
+    log.info("bot @%s ready", application.bot.username)
+
+
+async def _post_shutdown(application: BotApplication) -> None:
+    """Stop the micro-batcher's worker."""
+    await application.bot_data.core.batcher.close()
+
+
+def add_handlers(application: BotApplication) -> None:
+    """Route every kind of update to its handler; anything unmatched is left alone."""
+    message, post = filters.UpdateType.MESSAGE, filters.UpdateType.CHANNEL_POST
+    private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
+    skip = filters.UpdateType.EDITED | FROM_OTHER_BOT | filters.IS_AUTOMATIC_FORWARD | filters.VIA_BOT
+    application.add_handler(MessageHandler(skip, handlers.ignore), group=-1)
+    application.add_handlers([
+        CommandHandler(["start", "help"], handlers.start, filters=message),
+        CommandHandler("ask", handlers.ask, filters=message | post),
+        CommandHandler("reindex", handlers.reindex, filters=message),
+        CommandHandler("stats", handlers.stats, filters=message),
+        MessageHandler(message & ADD_DOCUMENT, handlers.add_article),
+        MessageHandler(message & private & filters.TEXT & ~filters.COMMAND, handlers.private_question),
+        MessageHandler(message & private & filters.COMMAND, handlers.unknown_command),
+        MessageHandler(message & private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.not_text),
+        MessageHandler(((message & groups) | post) & MENTIONS_ME, handlers.mentioned),
+        MessageHandler(message & groups & filters.TEXT & ~filters.COMMAND & REPLY_TO_ME, handlers.replied),
+        InlineQueryHandler(handlers.inline_query),
+        CallbackQueryHandler(handlers.show_source, pattern=f"^{SOURCE_PREFIX}:"),
+    ])
+    application.add_error_handler(handlers.on_error)
+
+
+def build_application(settings: Settings, service: QAService) -> BotApplication:
+    """The bot for an opened QAService; nothing talks to Telegram until it is started."""
+    application: BotApplication = (
+        ApplicationBuilder()
+        .token(check_token(settings))
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(True)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    application.bot_data.attach(
+        Core(
+            settings=settings,
+            service=service,
+            batcher=MicroBatcher(partial(_answer_many, service)),
+            limits=QuestionLimits(settings.user_rate_per_minute, settings.chat_rate_per_minute),
+        )
+    )
+    add_handlers(application)
+    return application
+
+
+def run_bot(settings: Settings, service: QAService) -> None:
+    """Serve until SIGINT/SIGTERM: long polling, or a webhook when WEBHOOK_URL is set."""
+    application = build_application(settings, service)
+    if settings.webhook_url:
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+    else:
+        application.run_polling(allowed_updates=ALLOWED_UPDATES)

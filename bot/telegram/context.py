@@ -1,0 +1,69 @@
+"""Typed shared state for the handlers: settings, QA service, batcher, limits (no globals)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from ..batcher import MicroBatcher
+from ..service import QAService
+from ..settings import Settings
+from .limits import QuestionLimits
+
+
+@dataclass
+class Core:
+    """Everything a handler may use, built once by `build_application`."""
+
+    settings: Settings
+    service: QAService
+    batcher: MicroBatcher
+    limits: QuestionLimits
+    reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class BotData:
+    """`application.bot_data`: holds the Core once `attach` has been called."""
+
+    def __init__(self) -> None:
+        self._core: Core | None = None
+
+    def attach(self, core: Core) -> None:
+        """Give the handlers their core (called once while wiring the application)."""
+        self._core = core
+
+    @property
+    def core(self) -> Core:
+        if self._core is None:
+            raise RuntimeError("BotData.attach() was not called: use build_application()")
+        return self._core
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    """The callback context, with shortcuts to the shared core."""
+
+    @property
+    def core(self) -> Core:
+        return self.bot_data.core
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    @property
+    def service(self) -> QAService:
+        return self.core.service
+
+    @property
+    def batcher(self) -> MicroBatcher:
+        return self.core.batcher
+
+    @property
+    def limits(self) -> QuestionLimits:
+        return self.core.limits
+
+
+BotApplication = Application[ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]

@@ -1,0 +1,257 @@
+"""Handlers: each adapts one kind of update to the answering core, in a few lines."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.error import Forbidden, NetworkError, TelegramError
+from telegram.ext import ApplicationHandlerStop
+
+from ..answer import QuestionError, clean_question
+from ..corpus import CorpusError
+from ..encoder import ModelError
+from ..index import IndexProblem
+from .context import BotContext
+from .format import (
+    REFUSED, RATE_LIMITED, REINDEX_BUSY, SOURCE_GONE, TEXT_ONLY, UNKNOWN_COMMAND, USAGE_ASK,
+    answer_html, failed_html, help_html, inline_result, parse_source_data, reindex_html,
+    sources_keyboard, stats_html,
+)
+from .sending import reply_html, reply_plain, send_html, typing
+from .sources import source_passage
+from .uploads import UploadError, Saved, check_upload, decode_article, safe_name, save_article
+
+log = logging.getLogger(__name__)
+
+REBUILD_ERRORS = (CorpusError, IndexProblem, ModelError, OSError)
+
+
+# --- adapting updates to the core ------------------------------------------------------------
+
+
+def is_admin(update: Update, admin_ids: frozenset[int]) -> bool:
+    """The sender itself is in ADMIN_IDS: a forward's origin never counts, nor a group's own admins.
+
+    An anonymous group admin (sender_chat set, user GroupAnonymousBot) counts only when that
+    user id or the chat it posts as is listed.
+    """
+    message = update.effective_message
+    ids = {update.effective_user.id} if update.effective_user else set()
+    if message is not None and message.sender_chat is not None:
+        ids.add(message.sender_chat.id)
+    return bool(ids & admin_ids)
+
+
+def command_argument(message: Message) -> str:
+    """The text after a leading /command (or /command@Bot)."""
+    text = message.text or ""
+    command = text.split(maxsplit=1)
+    return command[1].strip() if len(command) > 1 else ""
+
+
+def without_mention(message: Message) -> str:
+    """The text with the @mentions of this bot taken out."""
+    username = re.escape(message.get_bot().username)
+    return re.sub(rf"@{username}\b", " ", message.text or "", flags=re.IGNORECASE).strip()
+
+
+async def answer_question(update: Update, context: BotContext, question: str) -> None:
+    """Answer one question in the chat it came from: limits, typing, one reply with source buttons."""
+    message = update.effective_message
+    assert message is not None
+    try:
+        question = clean_question(question)
+    except QuestionError as exc:
+        await reply_plain(message, str(exc))
+        return
+    user_id = update.effective_user.id if update.effective_user else None
+    if not await context.limits.allow(user_id, message.chat_id):
+        await reply_plain(message, RATE_LIMITED)
+        return
+    started = time.perf_counter()
+    async with typing(message):
+        answer = await context.batcher.answer(question)
+    await reply_html(message, answer_html(answer), sources_keyboard(answer))
+    log.info(
+        "question %s in %s chat: %d citations, %.0f ms",
+        "answered" if answer.answered else "declined", message.chat.type,
+        len(answer.citations), (time.perf_counter() - started) * 1000,
+    )
+
+
+async def rebuild(context: BotContext, saved: Saved | None = None) -> str:
+    """Rebuild the index off the event loop (one rebuild at a time) and say what changed."""
+    async with context.core.reindex_lock:
+        try:
+            report = await asyncio.to_thread(context.service.reindex)
+        except REBUILD_ERRORS as exc:
+            log.warning("reindex failed, still serving the previous index: %s", exc)
+            return failed_html("Reindex", exc)
+    return reindex_html(report, saved.name if saved else None, bool(saved and saved.replaced))
+
+
+async def receive_article(message: Message, context: BotContext) -> Saved:
+    """Download an /add document, check it and write it into the corpus folder."""
+    document = message.document
+    assert document is not None
+    limit = context.settings.max_upload_bytes
+    check_upload(document.file_name, document.file_size, limit)
+    content = bytes(await (await document.get_file()).download_as_bytearray())
+    name = safe_name(document.file_name, content)
+    text = decode_article(name, content, limit)
+    return await asyncio.to_thread(save_article, context.settings.corpus_dir, name, text)
+
+
+# --- callbacks ---------------------------------------------------------------------------------
+
+
+async def ignore(update: Update, context: BotContext) -> None:
+    """Stop here: edits, other bots' messages and automatic forwards are never answered."""
+    raise ApplicationHandlerStop
+
+
+async def start(update: Update, context: BotContext) -> None:
+    """Explain the bot in a few lines and list the articles it knows (/start, /help)."""
+    articles = context.service.answerer.index.articles.values()
+    await reply_html(update.effective_message, help_html(context.bot.username, articles))
+
+
+async def private_question(update: Update, context: BotContext) -> None:
+    """Answer a text message in a private chat."""
+    await answer_question(update, context, update.effective_message.text or "")
+
+
+async def ask(update: Update, context: BotContext) -> None:
+    """Answer `/ask question` in any chat, or show how to use it."""
+    question = command_argument(update.effective_message)
+    if not question:
+        await reply_plain(update.effective_message, USAGE_ASK)
+        return
+    await answer_question(update, context, question)
+
+
+async def mentioned(update: Update, context: BotContext) -> None:
+    """Answer a group message or channel post that mentions the bot."""
+    question = without_mention(update.effective_message)
+    if not question:
+        await reply_plain(update.effective_message, USAGE_ASK)
+        return
+    await answer_question(update, context, question)
+
+
+async def replied(update: Update, context: BotContext) -> None:
+    """Answer a reply to one of the bot's messages in a group."""
+    await answer_question(update, context, update.effective_message.text or "")
+
+
+async def not_text(update: Update, context: BotContext) -> None:
+    """Ask for a question in text when a private message is a sticker, photo, voice…"""
+    await reply_plain(update.effective_message, TEXT_ONLY)
+
+
+async def unknown_command(update: Update, context: BotContext) -> None:
+    """Point to /help for a command the bot does not have (private chats)."""
+    await reply_plain(update.effective_message, UNKNOWN_COMMAND)
+
+
+async def inline_query(update: Update, context: BotContext) -> None:
+    """Offer the answer to `@Bot question` as an inline result."""
+    query = update.inline_query
+    try:
+        question = clean_question(query.query)
+    except QuestionError:
+        await query.answer([], cache_time=5)
+        return
+    if not await context.limits.allow(query.from_user.id, None):
+        await query.answer([], cache_time=0, is_personal=True)
+        return
+    answer = await context.batcher.answer(question)
+    await query.answer([inline_result(answer)], cache_time=60)
+
+
+async def show_source(update: Update, context: BotContext) -> None:
+    """Show the passage around a cited sentence, as a reply to the answer (sources button)."""
+    query = update.callback_query
+    wanted = parse_source_data(query.data or "")
+    if wanted is None or not await context.limits.allow(query.from_user.id, None):
+        await query.answer(RATE_LIMITED if wanted else None, show_alert=wanted is not None)
+        return
+    passage = await asyncio.to_thread(source_passage, context.service.answerer, *wanted)
+    await query.answer(SOURCE_GONE if passage is None else None, show_alert=passage is None)
+    if passage is not None and query.message is not None:
+        await send_html(context.bot, query.message.chat.id, passage, reply_to=query.message.message_id)
+
+
+async def reindex(update: Update, context: BotContext) -> None:
+    """Rebuild the index from the corpus folder and report what changed (admins only)."""
+    message = update.effective_message
+    if not is_admin(update, context.settings.admin_ids):
+        await reply_plain(message, REFUSED)
+        return
+    if context.core.reindex_lock.locked():
+        await reply_plain(message, REINDEX_BUSY)
+        return
+    async with typing(message):
+        report = await rebuild(context)
+    await reply_html(message, report)
+
+
+async def add_article(update: Update, context: BotContext) -> None:
+    """Put an uploaded .txt/.md article into the corpus and reindex (admins only)."""
+    message = update.effective_message
+    if not is_admin(update, context.settings.admin_ids):
+        await reply_plain(message, REFUSED)
+        return
+    try:
+        async with typing(message):
+            saved = await receive_article(message, context)
+            report = await rebuild(context, saved)
+    except UploadError as exc:
+        await reply_plain(message, str(exc))
+        return
+    log.info("article %s %s by an admin", saved.name, "replaced" if saved.replaced else "added")
+    await reply_html(message, report)
+
+
+async def stats(update: Update, context: BotContext) -> None:
+    """Show articles, sentences, uptime and questions answered (admins only)."""
+    if not is_admin(update, context.settings.admin_ids):
+        await reply_plain(update.effective_message, REFUSED)
+        return
+    service = context.service
+    index = service.answerer.index
+    await reply_html(
+        update.effective_message,
+        stats_html(
+            len(index.articles), len(index.sentences), time.monotonic() - service.started,
+            service.questions_answered, index.manifest.get("built_at"),
+        ),
+    )
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log every error once; users never see a traceback."""
+    error = context.error
+    if isinstance(error, Forbidden):
+        log.warning("Telegram refused to deliver a message (bot blocked or removed?): %s", error.message)
+    elif isinstance(error, NetworkError):
+        log.warning("problem talking to Telegram: %s", error)
+    else:
+        log.error("error while handling an update", exc_info=error)
+        await _apologise(update)
+
+
+async def _apologise(update: object) -> None:
+    if not isinstance(update, Update) or update.effective_message is None:
+        return
+    if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
+        return
+    try:
+        await reply_plain(update.effective_message, "Sorry, something went wrong on my side; please try again.")
+    except TelegramError as exc:
+        log.warning("could not tell the user about the error: %s", exc)

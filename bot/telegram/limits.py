@@ -1,0 +1,48 @@
+"""Per-user and per-chat question rate limits (leaky buckets from aiolimiter)."""
+
+from __future__ import annotations
+
+from aiolimiter import AsyncLimiter
+
+MAX_TRACKED = 10_000  # idle buckets beyond this many are forgotten
+
+
+class _Buckets:
+    """One AsyncLimiter per key, created on first use, idle ones dropped when there are many."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._limiters: dict[int, AsyncLimiter] = {}
+
+    def get(self, key: int) -> AsyncLimiter:
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            if len(self._limiters) >= MAX_TRACKED:
+                self._forget_idle()
+            limiter = self._limiters[key] = AsyncLimiter(self.per_minute, 60)
+        return limiter
+
+    def _forget_idle(self) -> None:
+        for key in [k for k, lim in self._limiters.items() if lim.has_capacity(self.per_minute)]:
+            del self._limiters[key]
+
+
+class QuestionLimits:
+    """Allows at most USER_RATE_PER_MINUTE questions per user and CHAT_RATE_PER_MINUTE per chat."""
+
+    def __init__(self, user_per_minute: int, chat_per_minute: int) -> None:
+        self._users = _Buckets(user_per_minute)
+        self._chats = _Buckets(chat_per_minute)
+
+    async def allow(self, user_id: int | None, chat_id: int | None) -> bool:
+        """True (and counted) when both the user and the chat may ask another question now."""
+        limiters = []
+        if user_id is not None:
+            limiters.append(self._users.get(user_id))
+        if chat_id is not None:
+            limiters.append(self._chats.get(chat_id))
+        if not all(limiter.has_capacity() for limiter in limiters):
+            return False
+        for limiter in limiters:
+            await limiter.acquire()  # has capacity: returns at once
+        return True
