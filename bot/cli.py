@@ -219,6 +219,30 @@ def eval_(ctx: click.Context, file: Path, hold_out: int, seed: int, failures: in
 
 @cli.command()
 @click.pass_context
+def run(ctx: click.Context) -> None:
+    """Serve Telegram: long polling, or a webhook when WEBHOOK_URL is set (stops on SIGTERM)."""
+    from telegram.error import InvalidToken, NetworkError
+
+    from .telegram.app import TokenProblem, check_token, run_bot
+    from .telegram.logs import configure_logging
+
+    settings = _settings(ctx)
+    try:
+        check_token(settings)
+        redactor = configure_logging(settings)
+    except (TokenProblem, ValueError) as exc:
+        raise Failure(str(exc)) from None
+    service = _open(ctx)
+    try:
+        run_bot(settings, service)
+    except InvalidToken:
+        raise Failure("Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token with @BotFather") from None
+    except NetworkError as exc:
+        raise Failure(redactor.redact(f"Cannot reach the Bot API at TELEGRAM_BASE_URL: {exc}")) from None
+
+
+@cli.command()
+@click.pass_context
 def start(ctx: click.Context) -> None:
     """Serve Telegram when TELEGRAM_BOT_TOKEN is set, else open the terminal chat."""
     if _settings(ctx).telegram_bot_token is not None and "run" in cli.commands:
