@@ -32,6 +32,7 @@ from .context import BotApplication, BotContext, BotData, Core
 from .filters import ADD_DOCUMENT, FROM_OTHER_BOT, MENTIONS_ME, REPLY_TO_ME
 from .format import SOURCE_PREFIX
 from .limits import QuestionLimits
+from .logs import protect_logs
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def add_handlers(application: BotApplication) -> None:
 
 def build_application(settings: Settings, service: QAService) -> BotApplication:
     """The bot for an opened QAService; nothing talks to Telegram until it is started."""
+    protect_logs(settings)
     application: BotApplication = (
         ApplicationBuilder()
         .token(check_token(settings))

@@ -13,9 +13,6 @@ from telegram.error import Forbidden, NetworkError, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from ..answer import QuestionError, clean_question
-from ..corpus import CorpusError
-from ..encoder import ModelError
-from ..index import IndexProblem
 from .context import BotContext
 from .format import (
     REFUSED, RATE_LIMITED, REINDEX_BUSY, SOURCE_GONE, TEXT_ONLY, UNKNOWN_COMMAND, USAGE_ASK,
@@ -28,7 +25,9 @@ from .uploads import UploadError, Saved, check_upload, decode_article, safe_name
 
 log = logging.getLogger(__name__)
 
-REBUILD_ERRORS = (CorpusError, IndexProblem, ModelError, OSError)
+# What QAService.reindex raises when a rebuild fails: CorpusError (a ValueError), IndexProblem,
+# ModelError, OnnxProblem and a failed rebuild process (RuntimeErrors), OSError.
+REBUILD_ERRORS = (ValueError, RuntimeError, OSError)
 
 
 # --- adapting updates to the core ------------------------------------------------------------

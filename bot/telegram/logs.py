@@ -50,16 +50,28 @@ def secrets_of(settings: Settings) -> list[str]:
     return [s for s in secrets if len(s) >= 6]
 
 
+URL_LOGGERS = ("httpx", "httpcore")  # they log request URLs, and Bot API URLs hold the token
+
+
+def protect_logs(settings: Settings) -> RedactSecrets:
+    """Redact the secrets in place in the records of the loggers that log request URLs."""
+    redactor = RedactSecrets(secrets_of(settings))
+    for name in URL_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, RedactSecrets)]:
+            logger.removeFilter(old)
+        logger.addFilter(redactor)
+    return redactor
+
+
 def configure_logging(settings: Settings) -> RedactSecrets:
-    """Log at LOG_LEVEL to stderr, secrets redacted, httpx's per-request URL lines off."""
+    """Log at LOG_LEVEL to stderr with secrets redacted everywhere; httpx's per-request lines off."""
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format=FORMAT, stream=sys.stderr)
     root.setLevel(settings.log_level.upper())
-    redactor = RedactSecrets(secrets_of(settings))
+    redactor = protect_logs(settings)
     for handler in root.handlers:
         handler.addFilter(redactor)
-    httpx_log = logging.getLogger("httpx")  # its INFO lines carry request URLs, which hold the token
-    httpx_log.setLevel(logging.WARNING)
-    httpx_log.addFilter(redactor)  # redacts in place, for handlers added later too
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return redactor
