@@ -1,0 +1,132 @@
+"""Reindexing: only changed articles are re-embedded, nothing loads a model when nothing changed,
+and the default service rebuilds in a child process while the serving process stays torch-free."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+from bot.corpus import load_corpus
+from bot.encoder import ModelError
+from bot.index import LazyEncoder, SentenceIndex
+from bot.service import QAService, run_build_process
+from bot.settings import Settings
+
+from .conftest import ROOT
+from .fakes import FakeEncoder
+
+SECOND_ARTICLE = """# Library reopens
+
+The city library reopened on Monday after a two-year renovation.
+
+The new reading room seats 300 people. A rooftop garden is open in summer.
+"""
+
+
+class RecordingEncoder(FakeEncoder):
+    """The fake encoder, remembering every text it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return super().encode(texts)
+
+
+@pytest.fixture
+def two_article_settings(small_corpus: Path, tmp_path: Path) -> Settings:
+    (small_corpus / "library.md").write_text(SECOND_ARTICLE, encoding="utf-8")
+    return Settings(_env_file=None, corpus_dir=small_corpus, index_dir=tmp_path / "index", embedding_model=FakeEncoder.name)
+
+
+def test_one_changed_article_reembeds_only_that_article(two_article_settings: Settings):
+    encoder = RecordingEncoder()
+    service = QAService(two_article_settings, encoder_factory=lambda: encoder)
+    first = service.open()
+    assert first is not None and first.embedded == first.sentences
+    encoder.texts.clear()
+    changed = SECOND_ARTICLE + "\nA cafe on the ground floor sells coffee from local roasters.\n"
+    (two_article_settings.corpus_dir / "library.md").write_text(changed, encoding="utf-8")
+
+    report = service.reindex()
+
+    library = {s.text for s in service.answerer.index.sentences if s.doc == "library.md"}
+    assert report.changed == ["library.md"] and not report.added and not report.removed
+    assert encoder.texts == ["A cafe on the ground floor sells coffee from local roasters."]
+    assert set(encoder.texts) <= library and report.embedded == 1
+    answer = service.answerer.answer("What does the cafe sell?")
+    assert answer.citations and "coffee" in answer.citations[0].text
+
+
+def test_unchanged_reindex_encodes_nothing(two_article_settings: Settings):
+    encoder = RecordingEncoder()
+    service = QAService(two_article_settings, encoder_factory=lambda: encoder)
+    service.open()
+    calls = list(encoder.calls)
+    report = service.reindex()
+    assert report.embedded == 0 and report.articles == 2 and encoder.calls == calls
+    assert service.answerer.answer("How many people does the reading room seat?").citations
+
+
+def test_build_never_creates_the_encoder_when_every_sentence_is_known(two_article_settings: Settings):
+    corpus = load_corpus(two_article_settings.corpus_dir)
+    previous, _ = SentenceIndex.build(corpus, FakeEncoder())
+
+    def must_not_load() -> FakeEncoder:
+        raise AssertionError("the encoder was created although nothing needed embedding")
+
+    lazy = LazyEncoder(must_not_load, FakeEncoder.name, FakeEncoder.dimension)
+    index, report = SentenceIndex.build(corpus, lazy, previous)
+    assert report.embedded == 0 and not lazy.loaded
+    np.testing.assert_array_equal(index.vectors, previous.vectors)
+
+
+def test_rebuild_process_reports_its_errors_as_the_same_type(small_corpus: Path, tmp_path: Path):
+    settings = Settings(
+        _env_file=None, corpus_dir=small_corpus, index_dir=tmp_path / "index", embedding_model=str(tmp_path / "no-model")
+    )
+    with pytest.raises(ModelError, match="no-model"):
+        run_build_process(settings)
+
+
+def test_default_service_reindexes_in_a_child_process_without_torch(bundled_service, tmp_path: Path):
+    """The serving process answers from the new index after /reindex and never imports torch."""
+    corpus = tmp_path / "corpus"
+    index = tmp_path / "index"
+    shutil.copytree(bundled_service.settings.corpus_dir, corpus)
+    shutil.copytree(bundled_service.settings.index_dir, index)  # index and ONNX export, as built
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from bot.service import QAService\n"
+        "from bot.settings import Settings\n"
+        f"s = Settings(_env_file=None, corpus_dir={str(corpus)!r}, index_dir={str(index)!r})\n"
+        "service = QAService(s)\n"
+        "service.open(rebuild=False)\n"
+        "unchanged = service.reindex()\n"
+        "article = Path(s.corpus_dir) / 'oxygen.md'\n"
+        "article.write_text(article.read_text(encoding='utf-8') + "
+        "'\\n\\nThe zorblax isotope of oxygen was named by the imaginary chemist Quintus Pell.\\n', encoding='utf-8')\n"
+        "changed = service.reindex()\n"
+        "answer = service.answerer.answer('Who named the zorblax isotope?')\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "print(json.dumps({'heavy': heavy, 'unchanged': unchanged.embedded, 'embedded': changed.embedded,\n"
+        "                  'changed': changed.changed, 'cited': [c.text for c in answer.citations]}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    assert result["unchanged"] == 0
+    assert result["embedded"] == 1 and result["changed"] == ["oxygen.md"]
+    assert result["cited"] and "Quintus Pell" in result["cited"][0]
+
