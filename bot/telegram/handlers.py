@@ -56,7 +56,7 @@ def command_argument(message: Message) -> str:
 def without_mention(message: Message) -> str:
     """The text with the @mentions of this bot taken out."""
     username = re.escape(message.get_bot().username)
-    return re.sub(rf"@{username}\b", " ", message.text or "", flags=re.IGNORECASE).strip()
+    return re.sub(rf"@{username}\b[:,]?", " ", message.text or "", flags=re.IGNORECASE).strip()
 
 
 async def answer_question(update: Update, context: BotContext, question: str) -> None:
