@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -90,6 +91,7 @@ class Running:
         return [c.params for c in self.api.calls_of(method)]
 
 
+@asynccontextmanager
 async def start_running(settings: Settings, service: QAService, api: FakeBotApi) -> AsyncIterator[Running]:
     """Start the application as run_polling does (initialize, post_init, poll, start) and stop it."""
     app = build_application(settings, service)
@@ -112,7 +114,7 @@ async def running(tg_settings: Settings, tg_service: QAService, fake_api: FakeBo
                   caplog: pytest.LogCaptureFixture) -> AsyncIterator[Running]:
     """The bot running against the fake server; afterwards, no captured log line holds the token."""
     caplog.set_level(logging.DEBUG)
-    async for running in start_running(tg_settings, tg_service, fake_api):
+    async with start_running(tg_settings, tg_service, fake_api) as running:
         yield running
     leaked = [r.getMessage() for r in caplog.records if TOKEN.split(":")[1] in r.getMessage()]
     assert not leaked, f"the token is in the logs: {leaked[:3]}"

@@ -126,7 +126,7 @@ async def test_flood_limit_429_is_retried(running: Running) -> None:
 
 async def test_per_user_rate_limit(tg_settings, tg_service, fake_api) -> None:
     settings = tg_settings.model_copy(update={"user_rate_per_minute": 2})
-    async for running in start_running(settings, tg_service, fake_api):
+    async with start_running(settings, tg_service, fake_api) as running:
         for _ in range(3):
             running.send.private("When does the festival end?")
         replies = await running.replies(count=3, chat_id=USER_ID)
