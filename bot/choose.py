@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .retrieve import Features
+from .retrieve import Features, terms
 
 _YEAR_OR_DATE = re.compile(
     r"\b(?:1\d{3}|20\d{2}|\d{1,2}(?:st|nd|rd|th)?\s+(?:century|centuries)|"
@@ -36,7 +36,16 @@ def question_kind(question: str) -> str:
         return "person"
     if re.search(r"\bwhere\b|\bwhat (?:country|city|place|region|state)\b", q):
         return "place"
+    if re.search(r"\b(?:name|named|called|title)\b", q):
+        return "name"
     return "other"
+
+
+def novelty(sentence: str, question: str) -> float:
+    """How much the sentence says beyond the question's own words (an answer must add something)."""
+    asked = set(terms(question))
+    new = {t for t in terms(sentence) if t not in asked}
+    return math.log1p(len(new)) / math.log(32.0)
 
 
 def kind_match(kind: str, sentence: str, question: str) -> float:
@@ -45,7 +54,7 @@ def kind_match(kind: str, sentence: str, question: str) -> float:
         return 1.0 if _NUMBER.search(sentence) else 0.0
     if kind == "time":
         return 1.0 if _YEAR_OR_DATE.search(sentence) else 0.0
-    if kind in ("person", "place"):
+    if kind in ("person", "place", "name"):
         asked = {w.lower() for w in re.findall(r"\w+", question)}
         names = [m.group(0) for m in _PROPER.finditer(sentence)]
         return 1.0 if any(n.lower() not in asked for n in names) else 0.0
@@ -61,17 +70,21 @@ class Weights:
     """
 
     dense: float = 1.0
-    context: float = 0.25
-    neighbour: float = 0.05
-    lexical: float = 0.30
-    lexical_context: float = 0.10
-    coverage: float = 0.15
-    kind: float = 0.04
+    context: float = 0.45
+    neighbour: float = 0.15
+    article: float = 0.0
+    lexical: float = 0.5
+    lexical_context: float = 0.1
+    lexical_neighbour: float = 0.0
+    coverage: float = 0.45
+    kind: float = 0.34
+    novelty: float = 0.0
     # decline model: logistic regression on features of the best sentence
-    decline_bias: float = -6.0
-    decline_dense: float = 8.0
-    decline_coverage: float = 3.0
-    decline_bm25: float = 0.5
+    decline_bias: float = -10.063
+    decline_dense: float = 11.997
+    decline_coverage: float = 7.321
+    decline_corpus_coverage: float = 0.812
+    decline_bm25: float = 0.481
     # further citations: within this score distance of the best
     follow_margin: float = 0.06
 
@@ -94,14 +107,18 @@ def score(features: Features, texts: list[str], question: str, w: Weights = DEFA
     """One score per candidate sentence."""
     kind = question_kind(question)
     kinds = np.array([kind_match(kind, t, question) for t in texts], dtype=np.float32)
+    novel = np.array([novelty(t, question) for t in texts], dtype=np.float32)
     return (
         w.dense * features.dense
         + w.context * features.context
         + w.neighbour * features.neighbour
+        + w.article * features.article
         + w.lexical * features.lexical
         + w.lexical_context * features.lexical_context
+        + w.lexical_neighbour * features.lexical_neighbour
         + w.coverage * features.coverage
         + w.kind * kinds
+        + w.novelty * novel
     )
 
 
@@ -110,7 +127,8 @@ def confidence(features: Features, best: int, w: Weights = DEFAULT_WEIGHTS) -> f
     z = (
         w.decline_bias
         + w.decline_dense * float(features.dense[best])
-        + w.decline_coverage * float(features.coverage[best])
+        + w.decline_coverage * float(features.weighted_coverage[best])
+        + w.decline_corpus_coverage * features.corpus_coverage
         + w.decline_bm25 * math.log1p(features.bm25_max)
     )
     return 1.0 / (1.0 + math.exp(-z))

@@ -42,9 +42,13 @@ class Features:
     dense: np.ndarray  # cosine of question and sentence
     context: np.ndarray  # cosine of question and the sentence's passage (mean of its vectors)
     neighbour: np.ndarray  # best cosine of the sentence before or after in the paragraph
+    article: np.ndarray  # cosine of question and the sentence's article (mean of its vectors)
     lexical: np.ndarray  # BM25 of the sentence, divided by the best BM25 for this question
     lexical_context: np.ndarray  # BM25 of the passage, divided by the best passage BM25
+    lexical_neighbour: np.ndarray  # best BM25 of the sentence before or after, divided likewise
     coverage: np.ndarray  # share of the question's content words found in the sentence
+    weighted_coverage: np.ndarray  # the same, each word weighted by its rarity (IDF)
+    corpus_coverage: float  # IDF-weighted share of the question's words found anywhere at all
     bm25_max: float  # raw best sentence BM25 (how much lexical support exists at all)
     query_terms: int  # content words in the question
 
@@ -61,6 +65,12 @@ class Retriever:
         np.add.at(passage_vectors, self.passage_of, self.vectors)
         norms = np.linalg.norm(passage_vectors, axis=1, keepdims=True)
         self.passage_vectors = passage_vectors / np.maximum(norms, 1e-12)
+        docs = {doc: i for i, doc in enumerate(index.articles)}
+        self.article_of = np.array([docs[s.doc] for s in index.sentences], dtype=np.int64)
+        article_vectors = np.zeros((len(docs), self.vectors.shape[1]), dtype=np.float32)
+        np.add.at(article_vectors, self.article_of, self.vectors)
+        norms = np.linalg.norm(article_vectors, axis=1, keepdims=True)
+        self.article_vectors = article_vectors / np.maximum(norms, 1e-12)
         # neighbours in the same paragraph (-1 where there is none)
         prev = np.arange(n) - 1
         nxt = np.arange(n) + 1
@@ -72,11 +82,21 @@ class Retriever:
         self.next = np.array([q if q < n and same(i, q) else -1 for i, q in enumerate(nxt)])
         self.sentence_terms = [terms(s.text) for s in index.sentences]
         self.sentence_term_sets = [set(t) for t in self.sentence_terms]
+        df: dict[str, int] = {}
+        for term_set in self.sentence_term_sets:
+            for term in term_set:
+                df[term] = df.get(term, 0) + 1
+        self.df = df
         self.bm25 = _bm25(self.sentence_terms)
         passage_terms = [
             [t for i in range(p.first, p.last + 1) for t in self.sentence_terms[i]] for p in index.passages
         ]
         self.passage_bm25 = _bm25(passage_terms)
+
+    def idf(self, term: str) -> float:
+        """Inverse sentence frequency; a word the corpus never uses counts as the rarest."""
+        n = len(self.sentence_terms)
+        return float(np.log(1.0 + (n + 1) / (self.df.get(term, 0) + 0.5)))
 
     def features(self, question_vector: np.ndarray, question: str, k: int = 64) -> Features:
         """Evidence for the candidate sentences: FAISS's k nearest and BM25's k best."""
@@ -91,6 +111,7 @@ class Retriever:
         q = q[0]
         dense = self.vectors[ids] @ q
         context = self.passage_vectors[self.passage_of[ids]] @ q
+        article = self.article_vectors[self.article_of[ids]] @ q
         prev, nxt = self.prev[ids], self.next[ids]
         neighbour = np.maximum(
             np.where(prev >= 0, self.vectors[prev] @ q, -1.0),
@@ -101,22 +122,37 @@ class Retriever:
             pbm = pbm_all[self.passage_of[ids]]
             pbm_max = float(pbm_all.max())
             q_set = set(q_terms)
+            idf = {t: self.idf(t) for t in q_set}
+            total = sum(idf.values())
             coverage = np.array(
                 [len(q_set & self.sentence_term_sets[i]) / len(q_set) for i in ids], dtype=np.float32
             )
+            weighted = np.array(
+                [sum(idf[t] for t in q_set & self.sentence_term_sets[i]) / total for i in ids],
+                dtype=np.float32,
+            )
+            corpus_coverage = sum(w for t, w in idf.items() if t in self.df) / total
         else:
             pbm, pbm_max = np.zeros(len(ids), dtype=np.float32), 0.0
             coverage = np.zeros(len(ids), dtype=np.float32)
+            weighted = coverage
+            corpus_coverage = 0.0
         bm_max = float(bm.max()) if n else 0.0
         lexical = bm[ids]
+        padded_bm = np.append(bm, 0.0)
+        lexical_neighbour = np.maximum(padded_bm[prev], padded_bm[nxt])
         return Features(
             ids=ids,
             dense=dense,
             context=context,
             neighbour=neighbour,
+            article=article,
             lexical=lexical / bm_max if bm_max > 0 else lexical,
             lexical_context=pbm / pbm_max if pbm_max > 0 else pbm,
+            lexical_neighbour=lexical_neighbour / bm_max if bm_max > 0 else lexical_neighbour,
             coverage=coverage,
+            weighted_coverage=weighted,
+            corpus_coverage=float(corpus_coverage),
             bm25_max=bm_max,
             query_terms=len(q_terms),
         )
