@@ -148,7 +148,7 @@ def run_bot(settings: Settings, service: QAService) -> None:
             port=settings.webhook_port,
             url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
             webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+            secret_token=(settings.webhook_secret.get_secret_value() or None) if settings.webhook_secret else None,
             allowed_updates=ALLOWED_UPDATES,
         )
     else:

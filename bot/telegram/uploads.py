@@ -46,7 +46,10 @@ def safe_name(file_name: str | None, content: bytes) -> str:
     base = PurePosixPath(raw).name  # drops directories, absolute paths and '..' parts
     suffix = suffix_of(base) if suffix_of(base) in ARTICLE_SUFFIXES else ".txt"
     stem = base[: -len(suffix)] if base.lower().endswith(suffix) else base
-    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    stem = "".join(
+        "-" if unicodedata.category(ch)[0] in "CZ" else ch for ch in unicodedata.normalize("NFKD", stem)
+    )  # control, format and space characters become separators; accents are dropped below
+    stem = stem.encode("ascii", "ignore").decode("ascii")
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_.")[:MAX_NAME].strip("-_")
     if not stem:
         stem = "article-" + hashlib.sha256(content).hexdigest()[:8]
