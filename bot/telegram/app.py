@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from functools import partial
-from typing import Sequence
+from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -139,17 +139,24 @@ def build_application(settings: Settings, service: QAService) -> BotApplication:
     return application
 
 
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """Where to listen and what to tell Telegram in webhook mode (WEBHOOK_* settings)."""
+    assert settings.webhook_url, "webhook mode needs WEBHOOK_URL"
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlsplit(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": secret or None,
+        "allowed_updates": ALLOWED_UPDATES,
+    }
+
+
 def run_bot(settings: Settings, service: QAService) -> None:
     """Serve until SIGINT/SIGTERM: long polling, or a webhook when WEBHOOK_URL is set."""
     application = build_application(settings, service)
     if settings.webhook_url:
-        application.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=(settings.webhook_secret.get_secret_value() or None) if settings.webhook_secret else None,
-            allowed_updates=ALLOWED_UPDATES,
-        )
+        application.run_webhook(**webhook_options(settings))
     else:
         application.run_polling(allowed_updates=ALLOWED_UPDATES)

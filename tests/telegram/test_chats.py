@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
+import json
+import socket
+import urllib.error
+import urllib.request
 
+from pydantic import SecretStr
+
+from bot.service import QAService
+from bot.settings import Settings
+from bot.telegram.app import build_application, webhook_options
 from bot.telegram.format import USAGE_ASK
 
 from .conftest import Running
-from .updates import CHANNEL_ID, GROUP_ID, OTHER_ID, USER_ID, user
+from .fake_api import FakeBotApi
+from .updates import CHANNEL_ID, GROUP_ID, OTHER_ID, USER_ID, Sender, private_chat, user
 
 QUESTION = "How many visitors are expected at the festival?"
 
@@ -134,3 +145,43 @@ async def test_stale_sources_button_is_answered_with_an_alert(running: Running) 
     assert params["show_alert"] is True and "no longer" in html.unescape(params["text"])
     await running.quiet()
     assert len(running.sent()) == 1
+
+
+async def test_webhook_mode_answers_posted_updates(tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi) -> None:
+    """WEBHOOK_URL mode: setWebhook with the secret; posted updates are answered, a wrong secret is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = tg_settings.model_copy(update={
+        "webhook_url": f"https://bot.example.com/hook/{port}", "webhook_port": port,
+        "webhook_secret": SecretStr("hook-secret-123"),
+    })
+    app = build_application(settings, tg_service)
+    sender = Sender(fake_api)
+
+    def post(update: dict, secret: str) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/hook/{port}", json.dumps(update).encode(), method="POST",
+            headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    async with app:
+        await app.updater.start_webhook(**webhook_options(settings))
+        await app.start()
+        try:
+            hook = (await asyncio.to_thread(fake_api.wait_for, "setWebhook"))[0].params
+            assert hook["url"] == settings.webhook_url and hook["secret_token"] == "hook-secret-123"
+            assert "channel_post" in hook["allowed_updates"] and "callback_query" in hook["allowed_updates"]
+            message = sender.message(private_chat(USER_ID), QUESTION, user(USER_ID))
+            assert await asyncio.to_thread(post, {"update_id": 1, "message": message}, "wrong") == 403
+            assert await asyncio.to_thread(post, {"update_id": 2, "message": message}, "hook-secret-123") == 200
+            [reply] = await asyncio.to_thread(fake_api.wait_for, "sendMessage")
+            assert "40,000" in reply.params["text"] and reply.params["chat_id"] == USER_ID
+        finally:
+            await app.updater.stop()
+            await app.stop()

@@ -50,7 +50,7 @@ class Sender:
         self.api = api
         self._ids = 1
 
-    def _message(self, chat: dict[str, Any], text: str | None, sender: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
+    def message(self, chat: dict[str, Any], text: str | None, sender: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
         message: dict[str, Any] = {"message_id": self.api.next_message_id(), "date": int(time.time()), "chat": chat}
         if sender is not None:
             message["from"] = sender
@@ -62,17 +62,17 @@ class Sender:
         return message
 
     def private(self, text: str | None, user_id: int = USER_ID, **extra: Any) -> dict[str, Any]:
-        message = self._message(private_chat(user_id), text, user(user_id), **extra)
+        message = self.message(private_chat(user_id), text, user(user_id), **extra)
         self.api.push("message", message)
         return message
 
     def group(self, text: str | None, user_id: int = USER_ID, kind: str = "message", **extra: Any) -> dict[str, Any]:
-        message = self._message(GROUP, text, user(user_id), **extra)
+        message = self.message(GROUP, text, user(user_id), **extra)
         self.api.push(kind, message)
         return message
 
     def channel(self, text: str, kind: str = "channel_post") -> dict[str, Any]:
-        message = self._message(CHANNEL, text, None, sender_chat=CHANNEL)
+        message = self.message(CHANNEL, text, None, sender_chat=CHANNEL)
         self.api.push(kind, message)
         return message
 
