@@ -16,7 +16,9 @@ from bot.settings import Settings
 from bot.telegram.app import build_application, webhook_options
 from bot.telegram.format import USAGE_ASK
 
-from .conftest import Running
+from tests.fakes import FakeEncoder
+
+from .conftest import Running, start_running
 from .fake_api import FakeBotApi
 from .updates import CHANNEL_ID, GROUP_ID, OTHER_ID, USER_ID, Sender, private_chat, user
 
@@ -185,3 +187,21 @@ async def test_webhook_mode_answers_posted_updates(tg_settings: Settings, tg_ser
         finally:
             await app.updater.stop()
             await app.stop()
+
+
+async def test_long_help_is_split_into_valid_messages(tg_settings: Settings, fake_api: FakeBotApi) -> None:
+    """A reply over 4,096 characters arrives as several valid HTML messages, only the first threaded."""
+    for n in range(35):
+        title = f"Report {n:02d} on harbour & market <prices> " + "with a very long headline " * 6
+        (tg_settings.corpus_dir / f"r{n:02d}.txt").write_text(f"{title}\n\nGrain prices rose {n} percent.\n")
+    service = QAService(tg_settings, encoder_factory=FakeEncoder)
+    service.open()
+    async with start_running(tg_settings, service, fake_api) as running:
+        running.send.group("/help")
+        parts = await running.replies(count=2, chat_id=GROUP_ID)
+        await running.quiet(0.2)
+        assert len(running.sent()) == 2  # the fake server accepted both as Telegram HTML
+        assert all(len(p["text"]) <= 4096 for p in parts)
+        assert "reply_parameters" in parts[0] and "reply_parameters" not in parts[1]
+        assert "Report 00 on harbour &amp; market &lt;prices&gt;" in parts[0]["text"]
+        assert "and 7 more" in parts[1]["text"]
