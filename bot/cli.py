@@ -251,5 +251,38 @@ def start(ctx: click.Context) -> None:
         ctx.invoke(chat)
 
 
+@cli.command()
+@click.option("--corpus", "corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Corpus folder to benchmark (default: CORPUS_DIR).")
+@click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON lines with q (and doc): questions for latency and bursts; topped up from sentences.")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Rounds for latency and bursts.")
+@click.option("--build-repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Rounds for builds and reindexes (use 1 on big corpora).")
+@click.option("--latency-questions", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--burst", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--eval", "eval_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also evaluate FILE with torch and with ONNX vectors (figures must be equal).")
+@click.option("--no-txtai", is_flag=True, help="Skip the txtai comparison.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the work files here.")
+@click.pass_context
+def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repeats: int, build_repeats: int,
+          latency_questions: int, burst: int, eval_file: Path | None, no_txtai: bool, work_dir: Path | None) -> None:
+    """Benchmark answering, bursts, builds, reindex, start-up and memory; prints a table and a JSON line."""
+    from .bench import BenchConfig, run_bench
+
+    settings = _settings(ctx)
+    config = BenchConfig(
+        corpus_dir=corpus or settings.corpus_dir, questions_file=questions, model=settings.embedding_model,
+        threads=settings.encoder_threads, repeats=repeats, build_repeats=build_repeats,
+        latency_questions=latency_questions, burst=burst, txtai=not no_txtai, eval_file=eval_file, work_dir=work_dir,
+    )
+    result = run_bench(config, progress=lambda message: click.echo(f"bench: {message}", err=True))
+    click.echo(result.table())
+    for key, value in result.facts.items():
+        click.echo(f"- {key}: {json.dumps(value)}")
+    click.echo(result.json_line())
+
+
 def main() -> None:
     cli(prog_name="python -m bot")

@@ -247,7 +247,7 @@ class OnnxEncoder:
     Truncates at the model's max_seq_length and pads each batch only to its longest text.
     """
 
-    def __init__(self, folder: Path, name: str | None = None, threads: int = 1, batch_size: int = 64) -> None:
+    def __init__(self, folder: Path, name: str | None = None, threads: int = 1, batch_size: int = 32) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         if batch_size < 1:
