@@ -1,0 +1,106 @@
+"""FAISS flat (exact) against HNSW on synthetic sentence-like vectors: build, query, recall, memory.
+
+    .venv/bin/python benchmarks/faiss_scaling.py --sizes 10000 100000 200000
+
+Vectors are unit-length 384-d points around random topic centres (sentences cluster by topic,
+so uniform random points would flatter neither index). Queries are fresh points from the same
+topics. Ratios: HNSW against flat at the same size; recall@10 of HNSW against flat's exact top 10.
+Prints a Markdown table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bot.index import FLAT_LIMIT  # noqa: E402  (where the bot switches from flat to HNSW)
+
+
+@dataclass
+class Row:
+    """Figures for one corpus size."""
+
+    size: int
+    flat_build_s: float
+    hnsw_build_s: float
+    flat_query_ms: float
+    hnsw_query_ms: float
+    hnsw_recall_at_10: float
+    flat_mb: float
+    hnsw_mb: float
+    bot_uses: str
+
+
+def vectors(n: int, dim: int, topics: int, rng: np.random.Generator) -> np.ndarray:
+    centres = rng.standard_normal((topics, dim)).astype(np.float32)
+    out = centres[rng.integers(0, topics, n)] + 0.9 * rng.standard_normal((n, dim)).astype(np.float32)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def index_mb(index: faiss.Index) -> float:
+    return len(faiss.serialize_index(index)) / 1e6
+
+
+def measure(size: int, dim: int, queries: int, rng: np.random.Generator) -> Row:
+    data = vectors(size, dim, max(size // 200, 10), rng)
+    probe = vectors(queries, dim, max(size // 200, 10), rng)
+    started = time.perf_counter()
+    flat = faiss.IndexFlatIP(dim)
+    flat.add(data)
+    flat_build = time.perf_counter() - started
+    started = time.perf_counter()
+    hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efSearch = 128
+    hnsw.add(data)
+    hnsw_build = time.perf_counter() - started
+
+    def per_query(index: faiss.Index) -> tuple[float, np.ndarray]:
+        times, found = [], []
+        for q in probe:
+            t0 = time.perf_counter()
+            _, ids = index.search(q.reshape(1, -1), 10)
+            times.append(time.perf_counter() - t0)
+            found.append(ids[0])
+        return statistics.median(times) * 1000, np.array(found)
+
+    flat_ms, exact = per_query(flat)
+    hnsw_ms, approx = per_query(hnsw)
+    recall = float(np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)]))
+    kind = "flat" if size <= FLAT_LIMIT else "hnsw"
+    return Row(size, flat_build, hnsw_build, flat_ms, hnsw_ms, recall, index_mb(flat), index_mb(hnsw), kind)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000, 200_000])
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads (the bot's machine: 1-2)")
+    args = parser.parse_args()
+    if any(s < 100 for s in args.sizes):
+        raise ValueError(f"sizes must be at least 100, got {args.sizes}")
+    faiss.omp_set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    rows = [measure(size, args.dim, args.queries, rng) for size in args.sizes]
+    print("| sentences | bot uses | flat build | HNSW build | flat query p50 | HNSW query p50 | HNSW/flat query | HNSW recall@10 | flat size | HNSW size |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r.size:,} | {r.bot_uses} | {r.flat_build_s:.2f} s | {r.hnsw_build_s:.1f} s | {r.flat_query_ms:.2f} ms "
+            f"| {r.hnsw_query_ms:.2f} ms | {r.hnsw_query_ms / r.flat_query_ms:.2f}x | {r.hnsw_recall_at_10:.3f} "
+            f"| {r.flat_mb:.0f} MB | {r.hnsw_mb:.0f} MB |"
+        )
+    print(json.dumps({"threads": args.threads, "dim": args.dim, "rows": [asdict(r) for r in rows]}))
+
+
+if __name__ == "__main__":
+    main()
