@@ -15,11 +15,14 @@ ARTICLE_SUFFIXES = (".txt", ".md")
 # Lines that are page furniture, not article prose: photo credits, share buttons, promos.
 _CREDIT = re.compile(r"\b(?:PHOTOS?|PICTURES?|IMAGES?|VIDEO|GRAPHICS?|ILLUSTRATION)\s*:\s*[A-Z]")
 _PROMO = re.compile(
-    r"^(?:share (?:it|this)|published|updated|topics?:|read more|related|advertisement|"
+    r"^(?:share (?:it|this)|topics?:|read more|advertisement|"
     r"branded content|sign up|subscribe|follow us|click here|download (?:the|our)|"
     r"print edition|a version of this article appeared|get (?:ST|the)'?s? newsletters?)\b",
     re.IGNORECASE,
 )
+# Labels that also begin real sentences ("Published in 1775, the paper ..."): furniture only
+# when followed by a colon or when the line is not a sentence of more than a few words.
+_LABEL = re.compile(r"^(?:published|updated|related)\b(\s*:)?", re.IGNORECASE)
 _PROMO_ANYWHERE = re.compile(
     r"print edition \| subscribe|sign up now|newsletters? delivered to your inbox|"
     r"download the .* app|all rights reserved",
@@ -72,6 +75,9 @@ def is_furniture(line: str) -> bool:
     if not text:
         return True
     if _CREDIT.search(text) or _PROMO.match(text) or _PROMO_ANYWHERE.search(text):
+        return True
+    label = _LABEL.match(text)
+    if label and (label.group(1) or len(text.split()) <= 6 or not re.search(r"[.!?\"\u201d]$", text)):
         return True
     if _TIME_AGO.match(text) or _MD_IMAGE.match(text):
         return True
@@ -140,7 +146,8 @@ def article_files(corpus_dir: Path) -> list[Path]:
         )
     return sorted(
         p for p in corpus_dir.iterdir()
-        if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES and not p.name.startswith(".")
+        if (p.is_file() or (p.is_symlink() and not p.exists()))  # a dangling link: reported as unreadable
+        and p.suffix.lower() in ARTICLE_SUFFIXES and not p.name.startswith(".")
     )
 
 

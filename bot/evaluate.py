@@ -35,17 +35,31 @@ class Item:
 
 def read_items(path: Path) -> list[Item]:
     """Questions of an evaluation file; raises ValueError naming the bad line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror})") from None
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
             question = row["q"]
-            gold = () if row.get("none") else tuple(row["any"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            gold = () if row.get("none") else row["any"]
+            if not isinstance(gold, (list, tuple)) or not all(isinstance(g, str) for g in gold):
+                raise TypeError('"any" must be a list of answer strings')
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}:{number}: not an evaluation line ({exc}): {line[:80]!r}") from None
-        items.append(Item(question, gold, row.get("doc")))
+        try:
+            clean_question(question)
+        except ValueError as exc:  # QuestionError: evaluating would stop half-way
+            raise ValueError(f"{path}:{number}: unusable question: {exc}") from None
+        items.append(Item(question, tuple(gold), row.get("doc")))
+    if not items:
+        raise ValueError(f'{path}: no questions; write one JSON object per line: {{"q": ..., "any": [...]}}')
     return items
 
 

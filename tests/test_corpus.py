@@ -1,0 +1,249 @@
+"""Loading articles: titles, paragraphs, page furniture that must never be cited, bad files."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from bot.corpus import CorpusError, is_furniture, load_corpus, parse_article
+from bot.split import split_articles
+
+NEWS = """Kim and Trump meet in Hanoi
+PHOTO: REUTERS
+
+Mr Kim Jong Un arrived in Hanoi on Apr 25, 2019 by armoured train.
+US President Donald Trump flew in a day later.
+
+Protesters gather outside the summit venue on Wednesday. PHOTO: REUTERS
+
+Share it
+
+The summit cost the host US$500 million (S$681 million), officials said.
+
+Get ST's newsletters delivered to your inbox
+
+Read more: Trump says he is in no rush
+
+Sign up for our newsletter
+
+A version of this article appeared in the print edition of The Straits Times on April 26, 2019, with the headline Summit ends early.
+"""
+
+
+def _write(folder: Path, name: str, content: str | bytes) -> Path:
+    path = folder / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+# --- titles and paragraphs ------------------------------------------------------------------
+
+
+def test_front_matter_gives_title_url_and_date(small_corpus):
+    corpus = load_corpus(small_corpus)
+    assert corpus.problems == []
+    [article] = corpus.articles
+    assert article.doc == "harbour.md"
+    assert article.title == "Harbour festival opens"
+    assert article.url == "https://example.com/harbour"
+    assert article.published == "2024-05-01"
+    assert article.paragraphs == (
+        "The harbour festival opened on Friday with a parade of tall ships.",
+        "Mayor Anna Berg cut the ribbon at the old customs house. "
+        "About 40,000 visitors are expected over three days.",
+        "The festival ends on Sunday with fireworks over the bay.",
+    )
+
+
+def test_first_line_is_the_title_when_there_is_no_front_matter():
+    article = parse_article("summit.txt", NEWS)
+    assert article.title == "Kim and Trump meet in Hanoi"
+    assert article.url is None and article.published is None
+    # lines of one paragraph are joined; blank lines separate paragraphs
+    assert article.paragraphs[0] == (
+        "Mr Kim Jong Un arrived in Hanoi on Apr 25, 2019 by armoured train. "
+        "US President Donald Trump flew in a day later."
+    )
+
+
+def test_markdown_heading_title_bom_and_windows_line_endings():
+    text = "\ufeff# Rates rise again\r\n\r\nThe central bank raised rates.\r\nMarkets fell.\r\n"
+    article = parse_article("rates.md", text)
+    assert article.title == "Rates rise again"
+    assert article.paragraphs == ("The central bank raised rates. Markets fell.",)
+
+
+def test_headings_and_list_markers_are_not_part_of_the_prose():
+    text = "Title\n\n## Background\n\n- The first point is made here.\n- The second point follows.\n"
+    article = parse_article("list.md", text)
+    assert article.paragraphs == ("The first point is made here. The second point follows.",)
+
+
+# --- page furniture never becomes a citable sentence ----------------------------------------
+
+
+def test_page_furniture_is_dropped_and_prose_kept():
+    article = parse_article("summit.txt", NEWS)
+    text = " ".join(article.paragraphs)
+    for furniture in (
+        "PHOTO", "REUTERS", "Share it", "Protesters gather", "newsletter", "Read more",
+        "Sign up", "print edition",
+    ):
+        assert furniture not in text
+    assert article.paragraphs[1] == (
+        "The summit cost the host US$500 million (S$681 million), officials said."
+    )
+
+
+def test_no_sentence_of_the_small_corpus_is_furniture(small_corpus):
+    sentences, _ = split_articles(load_corpus(small_corpus).articles)
+    texts = [s.text for s in sentences]
+    assert texts == [
+        "The harbour festival opened on Friday with a parade of tall ships.",
+        "Mayor Anna Berg cut the ribbon at the old customs house.",
+        "About 40,000 visitors are expected over three days.",
+        "The festival ends on Sunday with fireworks over the bay.",
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "PHOTO: REUTERS",
+        "PHOTOS: AFP, EPA-EFE",
+        "ST PHOTO: JASON QUAH",
+        "Crowds outside Parliament House on Sunday. PHOTO: REUTERS",
+        "VIDEO: YOUTUBE",
+        "Share it",
+        "Share this article",
+        "Sign up for our newsletter",
+        "Get ST's newsletters delivered to your inbox",
+        "Download the ST app",
+        "Follow us on Telegram",
+        "Read more: Singapore GDP grows 1.2 per cent",
+        "Published Apr 25, 2019, 5:00 am SGT",
+        "Updated: Apr 25, 2019.",
+        "Topics: Singapore, Economy",
+        "Related Story",
+        "5 hours ago",
+        "Advertisement",
+        "\u00a9 2019 SPH. All rights reserved.",
+        "![A crowd in Hanoi](hanoi.jpg)",
+        "A version of this article appeared in the print edition of The Straits Times on "
+        "April 26, 2019, with the headline Summit ends early.",
+    ],
+)
+def test_furniture_lines(line):
+    assert is_furniture(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Mr Kim nodded.",
+        "Yes.",
+        "The photo: a crowd outside the venue.",
+        "The summit cost US$500 million (S$681 million).",
+        "\u201cWe are ready,\u201d he said.",
+        "Published in 1775, the paper described experiments with dephlogisticated air.",
+        "Updated figures released by the ministry on Monday show exports fell 3 per cent.",
+        "Related research by the university found that the forest recovers in 20 years.",
+    ],
+)
+def test_prose_lines_are_kept(line):
+    assert not is_furniture(line)
+
+
+def test_prose_paragraph_starting_like_a_promo_can_be_cited(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    _write(folder, "paper.md", "Priestley\n\nPublished in 1775, the paper made Priestley famous.\n")
+    corpus = load_corpus(folder)
+    assert corpus.problems == []
+    assert corpus.articles[0].paragraphs == ("Published in 1775, the paper made Priestley famous.",)
+
+
+# --- bad files: a message naming the file, the other articles still load ---------------------
+
+
+def _problem_for(corpus, doc):
+    [problem] = [p for p in corpus.problems if p.doc == doc]
+    return problem
+
+
+def test_empty_file_is_reported_by_name_and_others_load(small_corpus):
+    _write(small_corpus, "empty.md", "")
+    _write(small_corpus, "blank.txt", "  \n\n \n")
+    corpus = load_corpus(small_corpus)
+    assert [a.doc for a in corpus.articles] == ["harbour.md"]
+    for doc in ("empty.md", "blank.txt"):
+        message = _problem_for(corpus, doc).message
+        assert doc in message and "empty" in message
+
+
+def test_non_utf8_file_is_reported_by_name_and_others_load(small_corpus):
+    _write(small_corpus, "latin1.txt", "Caf\u00e9 opens\n\nThe caf\u00e9 opened today.\n".encode("latin-1"))
+    corpus = load_corpus(small_corpus)
+    assert [a.doc for a in corpus.articles] == ["harbour.md"]
+    message = _problem_for(corpus, "latin1.txt").message
+    assert "latin1.txt" in message and "UTF-8" in message
+
+
+def test_unreadable_file_is_reported_by_name_and_others_load(small_corpus, monkeypatch):
+    locked = _write(small_corpus, "locked.md", "Locked\n\nSome text here.\n")
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self):  # chmod 000 does not stop root, so refuse the read here
+        if self == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    corpus = load_corpus(small_corpus)
+    assert [a.doc for a in corpus.articles] == ["harbour.md"]
+    message = _problem_for(corpus, "locked.md").message
+    assert "locked.md" in message and "cannot be read" in message
+
+
+def test_dangling_link_is_reported_not_silently_ignored(small_corpus):
+    (small_corpus / "moved.md").symlink_to(small_corpus / "no-such-file.md")
+    corpus = load_corpus(small_corpus)
+    assert [a.doc for a in corpus.articles] == ["harbour.md"]
+    assert "moved.md" in _problem_for(corpus, "moved.md").message
+
+
+def test_title_without_prose_is_reported(small_corpus):
+    _write(small_corpus, "only-title.md", "Just a headline\n\nPHOTO: AFP\n\nShare it\n")
+    corpus = load_corpus(small_corpus)
+    message = _problem_for(corpus, "only-title.md").message
+    assert "only-title.md" in message and "no article text" in message
+
+
+def test_other_files_are_ignored(small_corpus):
+    _write(small_corpus, "notes.pdf", b"%PDF-1.4")
+    _write(small_corpus, ".hidden.md", "Hidden\n\nNot an article.\n")
+    (small_corpus / "sub.md").mkdir()
+    corpus = load_corpus(small_corpus)
+    assert [a.doc for a in corpus.articles] == ["harbour.md"]
+    assert corpus.problems == []
+
+
+def test_missing_folder_says_what_to_do(tmp_path):
+    with pytest.raises(CorpusError) as error:
+        load_corpus(tmp_path / "nowhere")
+    message = str(error.value)
+    assert "nowhere" in message and "CORPUS_DIR" in message
+
+
+def test_fingerprint_changes_when_an_article_changes(small_corpus):
+    before = load_corpus(small_corpus).fingerprint()
+    path = small_corpus / "harbour.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nThe parade was cancelled.\n", encoding="utf-8")
+    after = load_corpus(small_corpus).fingerprint()
+    assert set(before) == set(after) == {"harbour.md"}
+    assert before["harbour.md"] != after["harbour.md"]

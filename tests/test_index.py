@@ -1,0 +1,266 @@
+"""The saved index: manifest, checksums, atomic save, and never answering from a stale index."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from bot.answer import Answerer
+from bot.corpus import CorpusError, load_corpus
+from bot.index import CURRENT, MANIFEST, META, VECTORS, IndexProblem, SentenceIndex, open_index
+
+from .fakes import FakeEncoder
+
+RUN_HINT = "python -m bot index"
+
+
+class OtherModel(FakeEncoder):
+    """Another embedding model: different name and dimension."""
+
+    name = "other-model"
+    dimension = 32
+
+
+def _open(corpus_dir: Path, index_dir: Path, encoder=FakeEncoder, rebuild: bool = True):
+    return open_index(corpus_dir, index_dir, encoder, encoder.name, rebuild=rebuild)
+
+
+def _build_dir(index_dir: Path) -> Path:
+    return index_dir / (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+
+
+def _ask(index: SentenceIndex, question: str):
+    return Answerer(index, FakeEncoder()).answer(question)
+
+
+@pytest.fixture
+def built(small_corpus, tmp_path):
+    """The small corpus indexed with the fake encoder and saved."""
+    index_dir = tmp_path / "index"
+    index, report = _open(small_corpus, index_dir)
+    assert report is not None  # there was no index: it was built
+    return small_corpus, index_dir, index
+
+
+# --- what is saved ---------------------------------------------------------------------------
+
+
+def test_manifest_records_model_dimension_corpus_fingerprint_and_build_time(built):
+    small_corpus, index_dir, _ = built
+    manifest = json.loads((_build_dir(index_dir) / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["model"] == FakeEncoder.name
+    assert manifest["dimension"] == FakeEncoder.dimension
+    assert manifest["corpus"] == load_corpus(small_corpus).fingerprint()
+    assert set(manifest["corpus"]) == {"harbour.md"}
+    assert datetime.fromisoformat(manifest["built_at"]).tzinfo is not None
+    assert set(manifest["checksums"]) >= {VECTORS, META}
+
+
+def test_metadata_holds_sentences_and_passages_with_positions(built):
+    _, index_dir, _ = built
+    meta = json.loads((_build_dir(index_dir) / META).read_text(encoding="utf-8"))
+    rows = [(s["doc"], s["paragraph"], s["sentence"], s["text"]) for s in meta["sentences"]]
+    assert ("harbour.md", 2, 2, "About 40,000 visitors are expected over three days.") in rows
+    assert len(meta["passages"]) == 3  # one per paragraph of the small article
+    assert meta["articles"][0]["title"] == "Harbour festival opens"
+
+
+def test_saved_index_loads_back_identically(built):
+    _, index_dir, index = built
+    loaded = SentenceIndex.load(index_dir)
+    assert loaded.sentences == index.sentences
+    assert loaded.passages == index.passages
+    assert loaded.articles == index.articles
+    np.testing.assert_array_equal(loaded.vectors, index.vectors)
+    question = "How many visitors are expected?"
+    assert _ask(loaded, question) == _ask(index, question)
+
+
+def test_an_up_to_date_index_is_loaded_not_rebuilt(built):
+    small_corpus, index_dir, _ = built
+    before = _build_dir(index_dir)
+    _, report = _open(small_corpus, index_dir)
+    assert report is None
+    assert _build_dir(index_dir) == before
+
+
+# --- missing, stale, mismatched ------------------------------------------------------------
+
+
+def test_missing_index_says_what_to_run(small_corpus, tmp_path):
+    with pytest.raises(IndexProblem, match=RUN_HINT):
+        _open(small_corpus, tmp_path / "index", rebuild=False)
+    with pytest.raises(IndexProblem, match=RUN_HINT):
+        SentenceIndex.load(tmp_path / "index")
+
+
+def test_changed_article_is_never_answered_from_the_old_index(built):
+    small_corpus, index_dir, _ = built
+    article = small_corpus / "harbour.md"
+    article.write_text(
+        article.read_text(encoding="utf-8").replace("40,000 visitors", "95,000 visitors"),
+        encoding="utf-8",
+    )
+    with pytest.raises(IndexProblem, match=RUN_HINT):
+        _open(small_corpus, index_dir, rebuild=False)
+
+    index, report = _open(small_corpus, index_dir)
+    assert report is not None and report.changed == ["harbour.md"]
+    answer = _ask(index, "How many visitors are expected over three days?")
+    assert "95,000" in answer.citations[0].text
+    assert not any("40,000" in s.text for s in index.sentences)
+    # and the rebuilt index is what is now on disk
+    assert not any("40,000" in s.text for s in SentenceIndex.load(index_dir).sentences)
+
+
+def test_added_and_removed_articles_trigger_a_rebuild(built):
+    small_corpus, index_dir, _ = built
+    (small_corpus / "zoo.txt").write_text(
+        "Zoo gets pandas\n\nTwo giant pandas arrived at the city zoo on Tuesday.\n", encoding="utf-8"
+    )
+    index, report = _open(small_corpus, index_dir)
+    assert report is not None and report.added == ["zoo.txt"]
+    assert "pandas" in _ask(index, "When did the giant pandas arrive at the zoo?").citations[0].text
+
+    (small_corpus / "zoo.txt").unlink()
+    index, report = _open(small_corpus, index_dir)
+    assert report is not None and report.removed == ["zoo.txt"]
+    assert set(index.articles) == {"harbour.md"}
+    assert all(s.doc == "harbour.md" for s in index.sentences)
+
+
+def test_index_built_with_another_model_is_refused_or_rebuilt(built):
+    small_corpus, index_dir, _ = built
+    with pytest.raises(IndexProblem) as problem:
+        _open(small_corpus, index_dir, encoder=OtherModel, rebuild=False)
+    assert FakeEncoder.name in str(problem.value) and OtherModel.name in str(problem.value)
+    assert RUN_HINT in str(problem.value)
+
+    index, report = _open(small_corpus, index_dir, encoder=OtherModel)
+    assert report is not None and report.embedded == report.sentences  # nothing reused
+    assert index.model == OtherModel.name and index.vectors.shape[1] == OtherModel.dimension
+
+
+def test_unchanged_sentences_are_not_embedded_again(built):
+    small_corpus, index_dir, _ = built
+    article = small_corpus / "harbour.md"
+    article.write_text(
+        article.read_text(encoding="utf-8") + "\nThe parade was moved to Saturday.\n", encoding="utf-8"
+    )
+    _, report = _open(small_corpus, index_dir)
+    assert report is not None and report.sentences == 5
+    assert report.embedded == 1
+
+
+# --- corrupt files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [VECTORS, META, "sentences.faiss"])
+def test_truncated_index_file_is_detected_by_checksum(built, name):
+    small_corpus, index_dir, _ = built
+    path = _build_dir(index_dir) / name
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexProblem) as problem:
+        SentenceIndex.load(index_dir)
+    assert name in str(problem.value) and "corrupt" in str(problem.value)
+    assert RUN_HINT in str(problem.value)
+    # opening rebuilds it, and the rebuilt index loads cleanly
+    index, report = _open(small_corpus, index_dir)
+    assert report is not None
+    assert SentenceIndex.load(index_dir).sentences == index.sentences
+
+
+def test_flipped_byte_in_metadata_is_detected(built):
+    _, index_dir, _ = built
+    path = _build_dir(index_dir) / META
+    data = path.read_bytes().replace(b"40,000", b"90,000")
+    path.write_bytes(data)
+    with pytest.raises(IndexProblem, match="corrupt"):
+        SentenceIndex.load(index_dir)
+
+
+@pytest.mark.parametrize("damage", ["manifest deleted", "manifest not JSON", "pointer to nothing"])
+def test_unreadable_index_says_what_to_run(built, damage):
+    _, index_dir, _ = built
+    if damage == "manifest deleted":
+        (_build_dir(index_dir) / MANIFEST).unlink()
+    elif damage == "manifest not JSON":
+        (_build_dir(index_dir) / MANIFEST).write_text("{not json", encoding="utf-8")
+    else:
+        (index_dir / CURRENT).write_text("build-gone", encoding="utf-8")
+    with pytest.raises(IndexProblem, match=RUN_HINT):
+        SentenceIndex.load(index_dir)
+
+
+# --- atomic save -----------------------------------------------------------------------------
+
+
+def test_a_new_save_replaces_the_old_build(built):
+    small_corpus, index_dir, index = built
+    old = _build_dir(index_dir)
+    new = index.save(index_dir)
+    assert _build_dir(index_dir) == new != old
+    assert not old.exists()
+    assert [p.name for p in index_dir.iterdir() if p.name.startswith("build-")] == [new.name]
+
+
+def test_a_failed_save_leaves_the_previous_index_in_place(built, monkeypatch):
+    small_corpus, index_dir, index = built
+    before = _build_dir(index_dir)
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(faiss, "write_index", disk_full)
+    with pytest.raises(OSError):
+        index.save(index_dir)
+    monkeypatch.undo()
+    assert _build_dir(index_dir) == before
+    assert [p for p in index_dir.iterdir() if p.name.startswith("build-")] == [before]
+    assert SentenceIndex.load(index_dir).sentences == index.sentences
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def test_bad_files_are_skipped_and_named_while_the_rest_is_indexed(small_corpus, tmp_path):
+    (small_corpus / "empty.md").write_text("", encoding="utf-8")
+    (small_corpus / "latin1.txt").write_bytes("Caf\u00e9\n\nThe caf\u00e9 opened.\n".encode("latin-1"))
+    index, report = _open(small_corpus, tmp_path / "index")
+    assert set(index.articles) == {"harbour.md"}
+    assert report.articles == 1
+    assert any("empty.md" in m for m in report.skipped)
+    assert any("latin1.txt" in m for m in report.skipped)
+    summary = report.summary()
+    assert "1 articles" in summary and "empty.md" in summary and "latin1.txt" in summary
+
+
+def test_a_corpus_with_no_usable_article_cannot_be_indexed(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    with pytest.raises(CorpusError, match="no .txt or .md file"):
+        _open(folder, tmp_path / "index")
+    (folder / "empty.md").write_text("", encoding="utf-8")
+    with pytest.raises(CorpusError, match="empty.md"):
+        _open(folder, tmp_path / "index")
+    assert not (tmp_path / "index" / CURRENT).exists()
+
+
+def test_held_out_articles_are_gone_from_the_copy(built, tmp_path):
+    small_corpus, _, _ = built
+    (small_corpus / "zoo.txt").write_text(
+        "Zoo gets pandas\n\nTwo giant pandas arrived at the city zoo on Tuesday.\n", encoding="utf-8"
+    )
+    index, _ = _open(small_corpus, tmp_path / "index2")
+    held = index.without({"zoo.txt"})
+    assert set(held.articles) == {"harbour.md"}
+    assert [s.text for s in held.sentences] == [s.text for s in index.sentences if s.doc == "harbour.md"]
+    assert "zoo.txt" not in held.fingerprint()
+    with pytest.raises(ValueError, match="not in the index"):
+        index.without({"nope.md"})
