@@ -221,10 +221,8 @@ def eval_(ctx: click.Context, file: Path, hold_out: int, seed: int, failures: in
 @click.pass_context
 def run(ctx: click.Context) -> None:
     """Serve Telegram: long polling, or a webhook when WEBHOOK_URL is set (stops on SIGTERM)."""
-    from telegram.error import InvalidToken, NetworkError
-
-    from .telegram.app import TokenProblem, check_token, run_bot
     from .telegram.logs import configure_logging
+    from .telegram.token import TokenProblem, check_token
 
     settings = _settings(ctx)
     try:
@@ -232,6 +230,10 @@ def run(ctx: click.Context) -> None:
         redactor = configure_logging(settings)
     except (TokenProblem, ValueError) as exc:
         raise Failure(str(exc)) from None
+    from telegram.error import InvalidToken, NetworkError
+
+    from .telegram.app import run_bot  # the heavy imports, once the settings are known to be usable
+
     service = _open(ctx)
     try:
         run_bot(settings, service)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from functools import partial
 from typing import Any, Sequence
 from urllib.parse import urlsplit
@@ -33,10 +32,10 @@ from .filters import ADD_DOCUMENT, FROM_OTHER_BOT, MENTIONS_ME, REPLY_TO_ME
 from .format import SOURCE_PREFIX
 from .limits import QuestionLimits
 from .logs import protect_logs
+from .token import check_token
 
 log = logging.getLogger(__name__)
 
-TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 PUBLIC_COMMANDS = (
     BotCommand("ask", "Ask a question about the articles"),
     BotCommand("help", "What I do and which articles I know"),
@@ -46,25 +45,6 @@ ALLOWED_UPDATES = [
     Update.MESSAGE, Update.EDITED_MESSAGE, Update.CHANNEL_POST, Update.EDITED_CHANNEL_POST,
     Update.INLINE_QUERY, Update.CALLBACK_QUERY,
 ]
-
-
-class TokenProblem(ValueError):
-    """TELEGRAM_BOT_TOKEN is missing or malformed; the message says so in one line."""
-
-
-def check_token(settings: Settings) -> str:
-    """The bot token, or TokenProblem (the message never contains the token)."""
-    if settings.telegram_bot_token is None:
-        raise TokenProblem(
-            "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and set it in the environment or .env"
-        )
-    token = settings.telegram_bot_token.get_secret_value().strip()
-    if not TOKEN_SHAPE.match(token):
-        raise TokenProblem(
-            "TELEGRAM_BOT_TOKEN is malformed: a bot token looks like 123456789:AAE... "
-            "(digits, a colon, then letters, digits, '_' or '-')"
-        )
-    return token
 
 
 def _answer_many(service: QAService, questions: Sequence[str]) -> list[Answer]:

@@ -11,7 +11,7 @@ from telegram import Chat, Message, Update, User
 
 from bot.answer import Answer, Citation
 from bot.settings import Settings
-from bot.telegram.app import TokenProblem, check_token
+from bot.telegram.token import TokenProblem, check_token
 from bot.telegram.format import answer_html, html_to_plain, inline_result, parse_source_data, pieces, sources_keyboard
 from bot.telegram.handlers import is_admin
 from bot.telegram.limits import QuestionLimits
