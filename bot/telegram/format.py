@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import time
 from typing import Iterable
 
 from telegram import (
@@ -20,6 +21,7 @@ from ..answer import Answer
 from ..corpus import Article
 from ..index import BuildReport
 from ..render import split_message, to_telegram_html
+from ..service import QAService
 
 SOURCE_PREFIX = "src"
 MAX_LISTED_ARTICLES = 30
@@ -127,16 +129,18 @@ def help_html(bot_username: str, articles: Iterable[Article]) -> str:
     return "\n".join(lines)
 
 
-def stats_html(articles: int, sentences: int, uptime_seconds: float, answered: int, built_at: str | None) -> str:
-    """The /stats reply."""
+def stats_html(service: QAService) -> str:
+    """The /stats reply: articles, sentences, uptime, questions answered, when the index was built."""
+    index = service.answerer.index
     lines = [
-        f"Articles: {articles}",
-        f"Sentences: {sentences}",
-        f"Uptime: {_duration(uptime_seconds)}",
-        f"Questions answered: {answered}",
+        f"Articles: {len(index.articles)}",
+        f"Sentences: {len(index.sentences)}",
+        f"Uptime: {_duration(time.monotonic() - service.started)}",
+        f"Questions answered: {service.questions_answered}",
     ]
+    built_at = index.manifest.get("built_at")
     if built_at:
-        lines.append(f"Index built: {html.escape(built_at)}")
+        lines.append(f"Index built: {html.escape(str(built_at))}")
     return "\n".join(lines)
 
 

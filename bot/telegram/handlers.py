@@ -46,6 +46,14 @@ def is_admin(update: Update, admin_ids: frozenset[int]) -> bool:
     return bool(ids & admin_ids)
 
 
+def message_of(update: Update) -> Message:
+    """The update's message or channel post (the only updates routed to message handlers)."""
+    message = update.effective_message
+    if message is None:
+        raise TypeError(f"update {update.update_id} has no message")
+    return message
+
+
 def command_argument(message: Message) -> str:
     """The text after a leading /command (or /command@Bot)."""
     text = message.text or ""
@@ -61,8 +69,7 @@ def without_mention(message: Message) -> str:
 
 async def answer_question(update: Update, context: BotContext, question: str) -> None:
     """Answer one question in the chat it came from: limits, typing, one reply with source buttons."""
-    message = update.effective_message
-    assert message is not None
+    message = message_of(update)
     try:
         question = clean_question(question)
     except QuestionError as exc:
@@ -117,50 +124,53 @@ async def ignore(update: Update, context: BotContext) -> None:
 async def start(update: Update, context: BotContext) -> None:
     """Explain the bot in a few lines and list the articles it knows (/start, /help)."""
     articles = context.service.answerer.index.articles.values()
-    await reply_html(update.effective_message, help_html(context.bot.username, articles))
+    await reply_html(message_of(update), help_html(context.bot.username, articles))
 
 
 async def private_question(update: Update, context: BotContext) -> None:
     """Answer a text message in a private chat."""
-    await answer_question(update, context, update.effective_message.text or "")
+    await answer_question(update, context, message_of(update).text or "")
 
 
 async def ask(update: Update, context: BotContext) -> None:
     """Answer `/ask question` in any chat, or show how to use it."""
-    question = command_argument(update.effective_message)
+    message = message_of(update)
+    question = command_argument(message)
     if not question:
-        await reply_plain(update.effective_message, USAGE_ASK)
+        await reply_plain(message, USAGE_ASK)
         return
     await answer_question(update, context, question)
 
 
 async def mentioned(update: Update, context: BotContext) -> None:
     """Answer a group message or channel post that mentions the bot."""
-    question = without_mention(update.effective_message)
+    message = message_of(update)
+    question = without_mention(message)
     if not question:
-        await reply_plain(update.effective_message, USAGE_ASK)
+        await reply_plain(message, USAGE_ASK)
         return
     await answer_question(update, context, question)
 
 
 async def replied(update: Update, context: BotContext) -> None:
     """Answer a reply to one of the bot's messages in a group."""
-    await answer_question(update, context, update.effective_message.text or "")
+    await answer_question(update, context, message_of(update).text or "")
 
 
 async def not_text(update: Update, context: BotContext) -> None:
     """Ask for a question in text when a private message is a sticker, photo, voice…"""
-    await reply_plain(update.effective_message, TEXT_ONLY)
+    await reply_plain(message_of(update), TEXT_ONLY)
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:
     """Point to /help for a command the bot does not have (private chats)."""
-    await reply_plain(update.effective_message, UNKNOWN_COMMAND)
+    await reply_plain(message_of(update), UNKNOWN_COMMAND)
 
 
 async def inline_query(update: Update, context: BotContext) -> None:
     """Offer the answer to `@Bot question` as an inline result."""
     query = update.inline_query
+    assert query is not None  # InlineQueryHandler routes only inline queries
     try:
         question = clean_question(query.query)
     except QuestionError:
@@ -176,9 +186,13 @@ async def inline_query(update: Update, context: BotContext) -> None:
 async def show_source(update: Update, context: BotContext) -> None:
     """Show the passage around a cited sentence, as a reply to the answer (sources button)."""
     query = update.callback_query
+    assert query is not None  # CallbackQueryHandler routes only callback queries
     wanted = parse_source_data(query.data or "")
-    if wanted is None or not await context.limits.allow(query.from_user.id, None):
-        await query.answer(RATE_LIMITED if wanted else None, show_alert=wanted is not None)
+    if wanted is None:
+        await query.answer()
+        return
+    if not await context.limits.allow(query.from_user.id, None):
+        await query.answer(RATE_LIMITED, show_alert=True)
         return
     passage = await asyncio.to_thread(source_passage, context.service.answerer, *wanted)
     await query.answer(SOURCE_GONE if passage is None else None, show_alert=passage is None)
@@ -188,7 +202,7 @@ async def show_source(update: Update, context: BotContext) -> None:
 
 async def reindex(update: Update, context: BotContext) -> None:
     """Rebuild the index from the corpus folder and report what changed (admins only)."""
-    message = update.effective_message
+    message = message_of(update)
     if not is_admin(update, context.settings.admin_ids):
         await reply_plain(message, REFUSED)
         return
@@ -202,7 +216,7 @@ async def reindex(update: Update, context: BotContext) -> None:
 
 async def add_article(update: Update, context: BotContext) -> None:
     """Put an uploaded .txt/.md article into the corpus and reindex (admins only)."""
-    message = update.effective_message
+    message = message_of(update)
     if not is_admin(update, context.settings.admin_ids):
         await reply_plain(message, REFUSED)
         return
@@ -219,18 +233,11 @@ async def add_article(update: Update, context: BotContext) -> None:
 
 async def stats(update: Update, context: BotContext) -> None:
     """Show articles, sentences, uptime and questions answered (admins only)."""
+    message = message_of(update)
     if not is_admin(update, context.settings.admin_ids):
-        await reply_plain(update.effective_message, REFUSED)
+        await reply_plain(message, REFUSED)
         return
-    service = context.service
-    index = service.answerer.index
-    await reply_html(
-        update.effective_message,
-        stats_html(
-            len(index.articles), len(index.sentences), time.monotonic() - service.started,
-            service.questions_answered, index.manifest.get("built_at"),
-        ),
-    )
+    await reply_html(message, stats_html(context.service))
 
 
 async def on_error(update: object, context: BotContext) -> None:

@@ -73,7 +73,7 @@ class Running:
         return (await self.replies(method, 1, **where))[0]
 
     async def replies(
-        self, method: str = "sendMessage", count: int = 1, failed_too: bool = False, **where: object
+        self, method: str = "sendMessage", count: int = 1, *, failed_too: bool = False, **where: object
     ) -> list[dict]:
         """The params of the first `count` matching calls (successful ones unless failed_too)."""
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import html
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
+from bot.index import BuildReport
 from bot.service import QAService
+from bot.settings import Settings
 from bot.telegram.format import REFUSED
 
+from tests.fakes import FakeEncoder
+
 from .conftest import Running, start_running
+from .fake_api import FakeBotApi
 from .updates import ADMIN_ID, ANONYMOUS_ADMIN_BOT, GROUP, GROUP_ID, USER_ID, user
 
 NEW_ARTICLE = """---
@@ -130,14 +136,14 @@ async def test_add_refuses_bad_files(running: Running, corpus_dir: Path, content
 class SlowReindexService(QAService):
     """A QAService whose rebuild takes a while, to ask questions meanwhile."""
 
-    def reindex(self, progress=None):  # type: ignore[no-untyped-def]
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> BuildReport:
         time.sleep(1.0)
         return super().reindex(progress)
 
 
-async def test_questions_are_answered_from_the_old_index_during_a_reindex(tg_settings, fake_api, corpus_dir: Path) -> None:
-    from tests.fakes import FakeEncoder
-
+async def test_questions_are_answered_from_the_old_index_during_a_reindex(
+    tg_settings: Settings, fake_api: FakeBotApi, corpus_dir: Path
+) -> None:
     service = SlowReindexService(tg_settings, encoder_factory=FakeEncoder)
     service.open()
     (corpus_dir / "bridge.md").write_text(NEW_ARTICLE, encoding="utf-8")

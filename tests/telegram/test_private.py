@@ -7,10 +7,12 @@ import logging
 
 import pytest
 
+from bot.service import QAService
+from bot.settings import Settings
 from bot.telegram.format import RATE_LIMITED, TEXT_ONLY, UNKNOWN_COMMAND
 
 from .conftest import TOKEN, Running, start_running
-from .fake_api import Fault
+from .fake_api import FakeBotApi, Fault
 from .updates import OTHER_ID, USER_ID, user
 
 
@@ -124,7 +126,7 @@ async def test_flood_limit_429_is_retried(running: Running) -> None:
     assert calls[0]["text"] == calls[1]["text"]
 
 
-async def test_per_user_rate_limit(tg_settings, tg_service, fake_api) -> None:
+async def test_per_user_rate_limit(tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi) -> None:
     settings = tg_settings.model_copy(update={"user_rate_per_minute": 2})
     async with start_running(settings, tg_service, fake_api) as running:
         for _ in range(3):

@@ -66,12 +66,12 @@ class Sender:
         self.api.push("message", message)
         return message
 
-    def group(self, text: str | None, user_id: int = USER_ID, kind: str = "message", **extra: Any) -> dict[str, Any]:
+    def group(self, text: str | None, user_id: int = USER_ID, *, kind: str = "message", **extra: Any) -> dict[str, Any]:
         message = self.message(GROUP, text, user(user_id), **extra)
         self.api.push(kind, message)
         return message
 
-    def channel(self, text: str, kind: str = "channel_post") -> dict[str, Any]:
+    def channel(self, text: str, *, kind: str = "channel_post") -> dict[str, Any]:
         message = self.message(CHANNEL, text, None, sender_chat=CHANNEL)
         self.api.push(kind, message)
         return message
