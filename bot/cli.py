@@ -24,6 +24,11 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
 
 
+def _os_failure(exc: OSError) -> Failure:
+    """A file-system error as one line that says what to check."""
+    return Failure(f"{exc} (check that CORPUS_DIR is readable and INDEX_DIR is a writable folder)")
+
+
 def _open(ctx: click.Context, rebuild: bool = True):
     """The QAService for the settings, with the index loaded (or rebuilt with a progress bar)."""
     from .answer import QuestionError  # noqa: F401  (import cost paid once here)
@@ -38,6 +43,8 @@ def _open(ctx: click.Context, rebuild: bool = True):
         report = service.open(rebuild=rebuild, progress=bar)
     except (CorpusError, IndexProblem, ModelError) as exc:
         raise Failure(str(exc)) from None
+    except OSError as exc:  # e.g. the rebuild could not save the index
+        raise _os_failure(exc) from None
     finally:
         bar.close()
     if report is not None:
@@ -106,8 +113,10 @@ def index(ctx: click.Context) -> None:
         built, report = SentenceIndex.build(corpus, encoder, previous, bar)
         bar.close()
         built.save(settings.index_dir)
-    except (CorpusError, ModelError, OSError) as exc:
+    except (CorpusError, ModelError) as exc:
         raise Failure(str(exc)) from None
+    except OSError as exc:
+        raise _os_failure(exc) from None
     finally:
         bar.close()
     for problem in report.skipped:

@@ -47,9 +47,11 @@ def run_bot(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str]
 
 
 def assert_one_line_error(stderr: str, *fragments: str) -> str:
+    visible = [segment.split("\r")[-1].strip() for segment in stderr.split("\n")]  # as a terminal shows it
     lines = [
-        line for line in stderr.strip().splitlines()
-        if line.strip() and not line.startswith("Index built:")  # the progress note of a first build
+        line for line in visible
+        # progress of a (re)build is not an error line
+        if line and not line.startswith(("Index built:", "embedding sentences:"))
     ]
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr
@@ -202,6 +204,20 @@ def test_missing_corpus_fails_in_one_line_without_traceback(tmp_path):
     assert_one_line_error(result.stderr, "Error:", "nowhere", "does not exist")
 
 
+def test_index_folder_that_cannot_be_written_is_one_line(tmp_path):
+    """The rebuild runs in a child process that loads the model (~7 s): keep this the only such test."""
+    corpus_dir = tmp_path / "articles"
+    corpus_dir.mkdir()
+    (corpus_dir / "a.md").write_text("Harbour\n\nThe harbour festival opened on Friday.\n", encoding="utf-8")
+    (tmp_path / "not-a-folder").write_text("", encoding="utf-8")
+    result = run_bot(
+        "--corpus-dir", str(corpus_dir), "--index-dir", str(tmp_path / "not-a-folder"),
+        "ask", "When did the festival open?", cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "Error:", "not-a-folder", "INDEX_DIR")
+
+
 def test_entry_point_help(tmp_path):
     result = run_bot("--help", cwd=tmp_path)
     assert result.returncode == 0
@@ -306,6 +322,13 @@ def test_index_warns_about_bad_files_and_indexes_the_rest(home, small_corpus, fa
     assert result.stdout.startswith("Indexed 1 articles, 4 sentences indexed")
     assert "skipped 1: broken.txt: not UTF-8" in result.stdout
     assert "warning: skipped broken.txt: not UTF-8" in result.stderr
+
+
+def test_index_into_a_file_says_what_to_check(home, small_corpus, fake_model):
+    (home / "index").write_text("", encoding="utf-8")
+    result = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake", "index")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error:", str(home / "index"), "INDEX_DIR is a writable folder")
 
 
 @pytest.mark.parametrize("command", [["index"], ["ask", "Hello?"], ["chat"], ["start"]])
