@@ -69,17 +69,20 @@ class Corpus:
         return {a.doc: a.sha256 for a in self.articles}
 
 
-def is_furniture(line: str) -> bool:
-    """True for lines that are not article prose: credits, share/promo lines, time stamps."""
-    text = line.strip()
-    if not text:
-        return True
+def _marked_furniture(text: str) -> bool:
+    """Credits, share/promo lines, time stamps, images: furniture whatever their length."""
     if _CREDIT.search(text) or _PROMO.match(text) or _PROMO_ANYWHERE.search(text):
         return True
     label = _LABEL.match(text)
     if label and (label.group(1) or len(text.split()) <= 6 or not re.search(r"[.!?\"\u201d]$", text)):
         return True
-    if _TIME_AGO.match(text) or _MD_IMAGE.match(text):
+    return bool(_TIME_AGO.match(text) or _MD_IMAGE.match(text))
+
+
+def is_furniture(line: str) -> bool:
+    """True for lines that are not article prose: credits, share/promo lines, time stamps."""
+    text = line.strip()
+    if not text or _marked_furniture(text):
         return True
     # A few words with no sentence punctuation: a button, label or byline, not prose.
     words = text.split()
@@ -118,10 +121,11 @@ def parse_article(doc: str, text: str) -> Article:
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     meta, body = _split_front_matter(text)
     title = meta.get("title", "").strip()
-    if not title:
-        lines = body.lstrip("\n").split("\n", 1)
-        title = lines[0].strip().lstrip("#").strip()
-        body = lines[1] if len(lines) > 1 else ""
+    if not title:  # the first line with text that is not page furniture (e.g. a photo credit)
+        lines = body.split("\n")
+        first = next((i for i, line in enumerate(lines) if line.strip() and not _marked_furniture(line.strip())), None)
+        title = lines[first].strip().lstrip("#").strip() if first is not None else ""
+        body = "\n".join(lines[first + 1 :]) if first is not None else ""
     if not title:
         raise ValueError(f"{doc}: the file is empty (an article needs a title on its first line)")
     paragraphs = tuple(p for p in (_clean_paragraph(b) for b in re.split(r"\n\s*\n", body)) if p)

@@ -78,6 +78,18 @@ def test_markdown_heading_title_bom_and_windows_line_endings():
     assert article.paragraphs == ("The central bank raised rates. Markets fell.",)
 
 
+def test_blank_lines_before_the_title_are_skipped():
+    article = parse_article("padded.md", "   \n\t\n\n# Rates rise again\n\nThe central bank raised rates.\n")
+    assert article.title == "Rates rise again"
+    assert article.paragraphs == ("The central bank raised rates.",)
+
+
+def test_a_photo_credit_above_the_headline_is_not_the_title():
+    article = parse_article("credit.txt", "PHOTO: REUTERS\nRates rise again\n\nThe central bank raised rates.\n")
+    assert article.title == "Rates rise again"
+    assert article.paragraphs == ("The central bank raised rates.",)
+
+
 def test_headings_and_list_markers_are_not_part_of_the_prose():
     text = "Title\n\n## Background\n\n- The first point is made here.\n- The second point follows.\n"
     article = parse_article("list.md", text)
