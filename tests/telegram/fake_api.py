@@ -446,8 +446,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._reply(status, json.dumps(payload).encode("utf-8"), "application/json")
 
     def _reply(self, status: int, content: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+        except (BrokenPipeError, ConnectionResetError):  # the bot hung up (e.g. a cancelled long poll)
+            self.close_connection = True
