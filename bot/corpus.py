@@ -17,7 +17,15 @@ _CREDIT = re.compile(r"\b(?:PHOTOS?|PICTURES?|IMAGES?|VIDEO|GRAPHICS?|ILLUSTRATI
 _PROMO = re.compile(
     r"^(?:share (?:it|this)|topics?:|read more|advertisement|"
     r"branded content|sign up|subscribe|follow us|click here|download (?:the|our)|"
-    r"print edition|a version of this article appeared|get (?:ST|the)'?s? newsletters?)\b",
+    r"print edition|a version of this article appeared|get (?:ST|the)'?s? newsletters?|"
+    r"join (?:ST|us|our)\b.*\b(?:channel|newsletter|community)|more on this topic|listen to this article|"
+    r"sources?:)(?:\b|(?<=:))",
+    re.IGNORECASE,
+)
+# A dateline on its own: "Apr 25, 2019, 5:00 am SGT", "April 25, 2019 5.00pm"
+_DATELINE = re.compile(
+    r"^(?:[A-Z][a-z]{2,8}\.? \d{1,2},? \d{4}|\d{1,2} [A-Z][a-z]{2,8}\.? \d{4})"
+    r"(?:,? \d{1,2}[:.]\d{2}\s*(?:am|pm)?(?: [A-Z]{2,4})?)?$",
     re.IGNORECASE,
 )
 # Labels that also begin real sentences ("Published in 1775, the paper ..."): furniture only
@@ -76,7 +84,7 @@ def _marked_furniture(text: str) -> bool:
     label = _LABEL.match(text)
     if label and (label.group(1) or len(text.split()) <= 6 or not re.search(r"[.!?\"\u201d]$", text)):
         return True
-    return bool(_TIME_AGO.match(text) or _MD_IMAGE.match(text))
+    return bool(_TIME_AGO.match(text) or _MD_IMAGE.match(text) or _DATELINE.match(text))
 
 
 def is_furniture(line: str) -> bool:
