@@ -46,6 +46,12 @@ _QUOTED_END = re.compile(r"(?<=[.!?][\u201d\u2019])\s+(?=[\u201c\u2018]?[A-Z0-9]
 _LEADING_CLOSE = re.compile(r"^(?:[\u201d\u2019]|\[[a-z0-9]{1,3}\])+")
 
 
+# ...and cuts `“Are you sure?” Mr Tan asked.` after the quote: the attribution is the same sentence
+_QUOTE_ASKED = re.compile(r"[?!][\u201d\u2019]$")
+_SPEECH = r"(?:said|says|asked|asks|added|adds|replied|shouted|wrote|told \w+)"
+_ATTRIBUTION = re.compile(rf"^(?:(?:[\w.'\u2019-]+,?\s+){{1,6}}{_SPEECH}|{_SPEECH}\s+[^.!?]{{1,80}})\.$")
+
+
 def split_sentences(paragraph: str) -> list[str]:
     """Sentences of one paragraph, stripped, without empty or punctuation-only pieces."""
     pieces: list[str] = []
@@ -55,7 +61,11 @@ def split_sentences(paragraph: str) -> list[str]:
         if close and pieces:  # it belongs to the end of the sentence before
             pieces[-1] += close.group(0)
             piece = piece[close.end() :].strip()
-        pieces.extend(p.strip() for p in _QUOTED_END.split(piece))
+        for part in (p.strip() for p in _QUOTED_END.split(piece)):
+            if pieces and _QUOTE_ASKED.search(pieces[-1]) and _ATTRIBUTION.match(part):
+                pieces[-1] += " " + part
+            else:
+                pieces.append(part)
     return [s for s in pieces if _HAS_WORD.search(s)]
 
 

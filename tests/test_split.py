@@ -75,6 +75,19 @@ from bot.split import split_articles, split_sentences
             id="one quoted sentence closes and the next opens",
         ),
         pytest.param(
+            "\u201cAre you sure?\u201d Mr Tan asked. He nodded.",
+            ["\u201cAre you sure?\u201d Mr Tan asked.", "He nodded."],
+            id="quoted question then its attribution",
+        ),
+        pytest.param(
+            "\u201cWhy now?\u201d asked Mr Kim, 45, a teacher. \u201cWhy not?\u201d Prime Minister Lee told reporters.",
+            [
+                "\u201cWhy now?\u201d asked Mr Kim, 45, a teacher.",
+                "\u201cWhy not?\u201d Prime Minister Lee told reporters.",
+            ],
+            id="attributions after quoted questions",
+        ),
+        pytest.param(
             "\u2018It is over.\u2019 The crowd cheered.",
             ["\u2018It is over.\u2019", "The crowd cheered."],
             id="curly single quotes close a sentence",
