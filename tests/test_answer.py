@@ -194,3 +194,24 @@ def test_photo_credits_and_share_lines_are_never_cited(fake_service, question):
     quoted = [c.text for c in answer.citations + answer.related]
     assert all("REUTERS" not in t and "PHOTO" not in t and "Share it" not in t for t in quoted)
     assert all("REUTERS" not in s.text and "Share it" not in s.text for s in fake_service.answerer.index.sentences)
+
+
+# --- an encoder that does not fit the index --------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/answer.py: Answerer checks the model name but not the vector size; a same-named "
+    "model of another dimension is accepted and every question then fails with a bare "
+    "AssertionError from FAISS",
+)
+def test_an_encoder_of_another_dimension_is_refused_up_front(fake_service):
+    from bot.answer import Answerer
+
+    from .fakes import FakeEncoder
+
+    class Resized(FakeEncoder):  # same name, other vector size (e.g. the model folder was replaced)
+        dimension = 32
+
+    with pytest.raises(ValueError, match="dimension"):
+        Answerer(fake_service.answerer.index, Resized())

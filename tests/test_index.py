@@ -264,3 +264,23 @@ def test_held_out_articles_are_gone_from_the_copy(built, tmp_path):
     assert "zoo.txt" not in held.fingerprint()
     with pytest.raises(ValueError, match="not in the index"):
         index.without({"nope.md"})
+
+
+def test_the_service_answers_from_the_changed_article_after_reopening(fake_settings, fake_service):
+    """The same check through QAService, the path the CLI and the bot take."""
+    from bot.service import QAService
+
+    question = "How many visitors are expected over three days?"
+    assert "40,000" in fake_service.answerer.answer(question).citations[0].text
+    article = fake_settings.corpus_dir / "harbour.md"
+    article.write_text(
+        article.read_text(encoding="utf-8").replace("40,000 visitors", "95,000 visitors"), encoding="utf-8"
+    )
+    reopened = QAService(fake_settings, encoder_factory=FakeEncoder)
+    report = reopened.open()
+    assert report is not None and report.changed == ["harbour.md"]
+    assert "95,000" in reopened.answerer.answer(question).citations[0].text
+    # changed again: refused with what to run when rebuilding is not allowed
+    article.write_text(article.read_text(encoding="utf-8") + "\nMore news.\n", encoding="utf-8")
+    with pytest.raises(IndexProblem, match=RUN_HINT):
+        QAService(fake_settings, encoder_factory=FakeEncoder).open(rebuild=False)
