@@ -271,6 +271,15 @@ def test_ask_rejects_an_unusable_question_with_a_hint(fake_index):
     assert_one_line_error(result.stderr, "error:", "in words")
 
 
+def test_ask_json_reports_an_unusable_question_as_json(fake_index):
+    result = invoke(*fake_index, "ask", "--json", "   ")
+    assert result.exit_code == 1
+    row = json.loads(result.stdout)
+    assert_contract(row)
+    assert row["answered"] is False and row["citations"] == []
+    assert "question in words" in row["answer"]
+
+
 def test_batch_keeps_going_after_a_bad_line(fake_index):
     result = invoke(
         *fake_index, "ask", "--json",
