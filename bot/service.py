@@ -17,11 +17,12 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable, Sequence, TextIO
 
-from .answer import Answerer
+from .answer import Answer, Answerer, clean_question
 from .corpus import Corpus, CorpusError, load_corpus
 from .encoder import Encoder, ModelError, SentenceTransformerEncoder
 from .index import CURRENT, MANIFEST, BuildReport, IndexProblem, LazyEncoder, SentenceIndex, open_index
@@ -74,6 +75,31 @@ class QAService:
     def corpus_dir(self) -> Path:
         return self.settings.corpus_dir
 
+    def answer_many(self, questions: Sequence[str], chunk: int = 32) -> list[Answer]:
+        """The same answers as `answerer.answer_many`, with encoding and ranking overlapped.
+
+        Batches longer than `chunk` are encoded chunk by chunk in a helper thread while this
+        thread ranks the previous chunk (onnxruntime releases the GIL), so a burst costs about
+        one batched encode instead of encode + ranking. Raises QuestionError on the first bad
+        question, before anything is encoded. Does not count `questions_answered`.
+        """
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1, got {chunk}")
+        answerer = self.answerer  # one index for the whole batch, even if a reindex swaps it meanwhile
+        cleaned = [clean_question(q) for q in questions]
+        if len(cleaned) <= chunk:
+            return answerer.answer_many(cleaned)
+        pieces = [cleaned[i : i + chunk] for i in range(0, len(cleaned), chunk)]
+        answers: list[Answer] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
+            pending = pool.submit(answerer.encoder.encode, pieces[0])
+            for i, piece in enumerate(pieces):
+                vectors = pending.result()
+                if i + 1 < len(pieces):
+                    pending = pool.submit(answerer.encoder.encode, pieces[i + 1])
+                answers.extend(answerer.answer_vector(q, v) for q, v in zip(piece, vectors))
+        return answers
+
     def _make_factory_encoder(self) -> Encoder:
         if self._factory_encoder is None:
             self._factory_encoder = self._encoder_factory()
@@ -96,7 +122,10 @@ class QAService:
 
         encoder = self._make_factory_encoder()
         if isinstance(encoder, SentenceTransformerEncoder) and encoder.name == self.settings.embedding_model:
-            export_onnx(encoder, self.settings.index_dir)
+            try:
+                export_onnx(encoder, self.settings.index_dir)
+            except ModelError as exc:
+                log.warning("serving with sentence-transformers: %s", exc)
 
     def open(self, rebuild: bool = True, progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
         """Load the index (rebuilding it when missing or stale, if allowed)."""
@@ -114,7 +143,10 @@ class QAService:
                     s.corpus_dir, s.index_dir, self._make_factory_encoder, s.embedding_model, rebuild=False
                 )
                 if rebuild and self._needs_export():
-                    run_build_process(s, build=False)
+                    try:
+                        run_build_process(s, build=False)
+                    except (ModelError, OnnxProblem, RuntimeError) as exc:  # serve with the factory's encoder
+                        log.warning("could not export the model to ONNX: %s", exc)
             except IndexProblem as problem:
                 if not rebuild:
                     raise
@@ -212,7 +244,10 @@ def build_index(job: BuildJob, progress: Callable[[int, int], None] | None = Non
 
         loaded = encoder.load()
         assert isinstance(loaded, SentenceTransformerEncoder)
-        export_onnx(loaded, index_dir)
+        try:
+            export_onnx(loaded, index_dir)
+        except ModelError as exc:  # the index is saved; serving falls back to sentence-transformers
+            log.warning("could not export the model to ONNX: %s", exc)
     return report
 
 
