@@ -11,7 +11,6 @@ from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
@@ -32,6 +31,7 @@ from .filters import ADD_DOCUMENT, FROM_OTHER_BOT, MENTIONS_ME, REPLY_TO_ME
 from .format import SOURCE_PREFIX
 from .limits import QuestionLimits
 from .logs import protect_logs
+from .retry import RetryingRateLimiter
 from .token import check_token
 
 log = logging.getLogger(__name__)
@@ -94,14 +94,17 @@ def add_handlers(application: BotApplication) -> None:
 def build_application(settings: Settings, service: QAService) -> BotApplication:
     """The bot for an opened QAService; nothing talks to Telegram until it is started."""
     protect_logs(settings)
+    timeout = settings.telegram_timeout
     application: BotApplication = (
         ApplicationBuilder()
         .token(check_token(settings))
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
+        .connect_timeout(timeout).read_timeout(timeout).write_timeout(timeout)
+        .get_updates_connect_timeout(timeout).get_updates_read_timeout(timeout).get_updates_write_timeout(timeout)
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(RetryingRateLimiter(settings.telegram_retries))
         .concurrent_updates(True)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)

@@ -6,7 +6,9 @@ bodies (python-telegram-bot sends form fields whose non-string values are JSON),
 and offset semantics), then wait for and inspect the recorded calls.
 
 Fault injection: `fail_next(method, Fault(...), times=n)` makes the next n calls of a method fail
-with that HTTP status and Bot API error; `handlers[method] = fn` replaces a method's behaviour.
+with that HTTP status and Bot API error, or (`DROP`, `Fault.hang(seconds)`) hang up without any
+answer, at once or after a while (a client timeout); `handlers[method] = fn` replaces a method's
+behaviour. A failed call is never carried out: a retry of it is not a duplicate.
 """
 
 from __future__ import annotations
@@ -53,11 +55,28 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Fault:
-    """What an injected failure answers, e.g. Fault(429, "Too Many Requests: retry after 1", {"retry_after": 1})."""
+    """What an injected failure answers, e.g. Fault(429, "Too Many Requests: retry after 1", {"retry_after": 1}).
+
+    With `hang_up`, the server closes the connection without answering, after `delay` seconds.
+    """
 
     status: int
     description: str
     parameters: dict[str, Any] | None = None
+    hang_up: bool = False
+    delay: float = 0.0
+
+    @classmethod
+    def hang(cls, seconds: float) -> "Fault":
+        """No answer for `seconds`, then the connection is closed (longer than the client's timeout: a timeout)."""
+        return cls(0, f"no answer for {seconds}s", hang_up=True, delay=seconds)
+
+
+DROP = Fault(0, "connection dropped", hang_up=True)  # the connection is closed without an answer
+
+
+class HungUp(Exception):
+    """Raised by `FakeBotApi.handle` when a fault closes the connection without an answer."""
 
 
 @dataclass
@@ -267,14 +286,18 @@ class FakeBotApi:
             fault = self.faults[method].popleft() if self.faults.get(method) else None
         try:
             if fault is not None:
+                if fault.delay:
+                    time.sleep(fault.delay)
+                if fault.hang_up:
+                    raise HungUp(fault.description)
                 raise ApiError(fault.status, fault.description, fault.parameters)
             handler = self.handlers.get(method)
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
             result = handler(params)
-        except ApiError as exc:
+        except (ApiError, HungUp) as exc:
             with self._cond:
-                call.error = exc
+                call.error = exc if isinstance(exc, ApiError) else ApiError(0, str(exc))
                 self._cond.notify_all()
             raise
         with self._cond:
@@ -412,6 +435,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         method = path[len(api_prefix):]
         try:
             result = self.fake.handle(method, self._params(body))
+        except HungUp:
+            self.close_connection = True  # no answer at all: the client sees the connection drop
+            return
         except ApiError as exc:
             answer: dict[str, Any] = {"ok": False, "error_code": exc.status, "description": exc.description}
             if exc.parameters:
