@@ -1,0 +1,92 @@
+"""Restarts: questions in flight when the bot is stopped are answered once, none lost, none twice.
+
+Two application runs against the same fake server, stopped the way `run_polling` stops on
+SIGTERM (updater, then application, then post_stop/post_shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from typing import Any, Callable
+
+from bot.answer import Answerer
+from bot.index import BuildReport
+from bot.service import QAService
+from bot.settings import Settings
+
+from tests.fakes import FakeEncoder
+
+from .conftest import start_running
+from .fake_api import FakeBotApi
+from .updates import GROUP, USER_ID, Sender, user
+
+QUESTIONS = ["How many visitors are expected at the festival?", "When does the festival end?",
+             "Who cut the ribbon?", "When was the lamp of the lighthouse relit?"]
+
+
+class HeldService(QAService):
+    """Answers only once `release` is set: questions stay in flight as long as a test needs."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, encoder_factory=FakeEncoder)
+        self.release = threading.Event()
+
+    @property
+    def answerer(self) -> Answerer:
+        if not self.release.wait(timeout=15):
+            raise TimeoutError("the test never released the answers")
+        return QAService.answerer.fget(self)  # type: ignore[attr-defined]
+
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> BuildReport:
+        raise AssertionError("not used")
+
+
+def ask_in_groups(sender: Sender, count: int, start: int = 0) -> list[dict[str, Any]]:
+    """`count` questions from different users in a few groups."""
+    asked = []
+    for n in range(start, start + count):
+        group = dict(GROUP, id=GROUP["id"] - n % 3, title=f"Group {n % 3}")
+        message = sender.message(group, f"/ask {QUESTIONS[n % len(QUESTIONS)]}", user(USER_ID + n))
+        sender.api.push("message", message)
+        asked.append(message)
+    return asked
+
+
+def answers_per_question(api: FakeBotApi) -> Counter[tuple[int, int]]:
+    """How many replies were delivered to each (chat, message) question."""
+    return Counter(
+        (c.params["chat_id"], c.params["reply_parameters"]["message_id"])
+        for c in api.calls_of("sendMessage") if c.error is None
+    )
+
+
+async def stop_while_in_flight(settings: Settings, api: FakeBotApi, asked: list[dict[str, Any]]) -> None:
+    """Run 1: every question fetched and being answered when the bot is told to stop."""
+    service = HeldService(settings)
+    service.release.set()
+    service.open()
+    service.release.clear()
+    async with start_running(settings, service, api):
+        await asyncio.to_thread(api.wait_for, "sendChatAction", lambda c: True, 10.0, len(asked))
+        threading.Timer(0.3, service.release.set).start()  # answers come while the bot is stopping
+    assert service.release.is_set()
+
+
+def key(message: dict[str, Any]) -> tuple[int, int]:
+    return message["chat"]["id"], message["message_id"]
+
+
+async def test_questions_in_flight_at_stop_are_answered_once_across_a_restart(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi
+) -> None:
+    sender = Sender(fake_api)
+    first = ask_in_groups(sender, 12)
+    await stop_while_in_flight(tg_settings, fake_api, first)
+    later = ask_in_groups(sender, 6, start=12)  # asked while the bot is down
+    async with start_running(tg_settings, tg_service, fake_api) as running:
+        await running.replies(count=len(first) + len(later))
+        await running.quiet(0.5)
+    answered = answers_per_question(fake_api)
+    assert answered == Counter({key(m): 1 for m in first + later})
