@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 HEAVY_MODULES = ("torch", "sentence_transformers", "transformers")
 TXTAI_K = 3
+SECTIONS = frozenset({"build", "serve", "compare", "eval"})  # compare: in-process build and txtai
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,12 @@ class BenchConfig:
     eval_file: Path | None = None
     work_dir: Path | None = None
     seed: int = 0
+    sections: frozenset[str] = SECTIONS
 
     def __post_init__(self) -> None:
+        unknown = set(self.sections) - SECTIONS
+        if unknown or not self.sections:
+            raise ValueError(f"sections must be some of {sorted(SECTIONS)}, got {sorted(self.sections)}")
         for name in ("repeats", "build_repeats", "latency_questions", "burst", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -215,6 +220,9 @@ def _serve_probe() -> None:
         from .encoder import SentenceTransformerEncoder
         from .index import SentenceIndex
 
+        from .service import limit_threads
+
+        limit_threads(job["threads"])  # as QAService.open does
         answerer = Answerer(SentenceIndex.load(settings.index_dir), SentenceTransformerEncoder(job["model"], job["threads"]))
         pipelined = None
     encoder = answerer.encoder
@@ -314,8 +322,9 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from . import index as index_module
     from .corpus import load_corpus
+    from .encoder import SentenceTransformerEncoder
     from .index import SentenceIndex
-    from .service import QAService, run_build_process
+    from .service import QAService, limit_threads, run_build_process
     from .settings import Settings
     from .split import split_articles
 
@@ -325,7 +334,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
     if corpus_dir.exists():
         shutil.rmtree(corpus_dir)
     shutil.copytree(config.corpus_dir, corpus_dir)
-    shutil.rmtree(index_dir, ignore_errors=True)
+    if "build" in config.sections:
+        shutil.rmtree(index_dir, ignore_errors=True)  # measure the export and full builds from scratch
     settings = Settings(
         _env_file=None, corpus_dir=corpus_dir, index_dir=index_dir,
         embedding_model=config.model, encoder_threads=config.threads,
@@ -340,152 +350,162 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
     result = BenchResult(str(config.corpus_dir), len(corpus.articles), len(sentences))
     figures = result.figures
     facts = result.facts
+    facts["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]  # the machine is shared
+    facts["cpus"] = os.cpu_count()
     needed = max(config.latency_questions, config.burst)
     pool = load_questions(config.questions_file, {a.doc for a in corpus.articles}, texts, needed, config.seed)
     questions, burst = pool[: config.latency_questions], pool[: config.burst]
 
-    # Builds in the child process, exactly as QAService.open/reindex run them.
-    progress("exporting the model to ONNX (child process)")
-    facts["onnx_export_seconds"], _ = _timed(lambda: run_build_process(settings, build=False))
-    full: list[float] = []
-    for round_ in range(config.build_repeats):
-        progress(f"full build {round_ + 1}/{config.build_repeats} (child process)")
-        for child in index_dir.iterdir():
-            if child.name.startswith("build-") or child.name == "CURRENT":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        seconds, _ = _timed(lambda: run_build_process(settings, build=True))
-        full.append(seconds)
-    full_build = _median(full)
+    if "build" in config.sections:
+        # Builds in the child process, exactly as QAService.open/reindex run them.
+        progress("exporting the model to ONNX (child process)")
+        facts["onnx_export_seconds"], _ = _timed(lambda: run_build_process(settings, build=False))
+        full: list[float] = []
+        for round_ in range(config.build_repeats):
+            progress(f"full build {round_ + 1}/{config.build_repeats} (child process)")
+            for child in index_dir.iterdir():
+                if child.name.startswith("build-") or child.name == "CURRENT":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+            seconds, _ = _timed(lambda: run_build_process(settings, build=True))
+            full.append(seconds)
+        full_build = _median(full)
 
-    progress("reindexing (serving process stays torch-free)")
-    service = QAService(settings)
-    service.open(rebuild=False)
-    unchanged = [_timed(service.reindex)[0] for _ in range(max(config.repeats, 3))]
-    figures.append(Figure("reindex_unchanged", "reindex, unchanged corpus (QAService.reindex)", _median(unchanged),
-                          full_build, "full build", "s", 0.05))
-    forced = [_timed(lambda: run_build_process(settings, build=True))[0] for _ in range(config.build_repeats)]
-    figures.append(Figure("rebuild_unchanged_child", "rebuild in child process, nothing to embed", _median(forced),
-                          full_build, "full build", "s"))
-    changed_doc = sorted(corpus.articles, key=lambda a: a.doc)[0].doc
-    one_changed, embedded = [], []
-    for round_ in range(config.build_repeats):
-        path = corpus_dir / changed_doc
-        path.write_text(
-            path.read_text(encoding="utf-8")
-            + f"\n\nBenchmark round {round_}: the editors corrected this article on {round_ + 1} May.\n",
-            encoding="utf-8",
-        )
-        seconds, report = _timed(service.reindex)
-        one_changed.append(seconds)
-        embedded.append(report.embedded)
-    facts["one_changed_embedded"] = embedded
-    figures.append(Figure("reindex_one_changed", f"reindex, one article changed ({changed_doc})", _median(one_changed),
-                          full_build, "full build", "s"))
-    facts["full_build_child_seconds"] = full
-    shutil.rmtree(corpus_dir)
-    shutil.copytree(config.corpus_dir, corpus_dir)
-    run_build_process(settings, build=True)  # back to the original corpus for serving figures
+        progress("reindexing (serving process stays torch-free)")
+        service = QAService(settings)
+        service.open(rebuild=False)
+        unchanged = [_timed(service.reindex)[0] for _ in range(max(config.repeats, 3))]
+        figures.append(Figure("reindex_unchanged", "reindex, unchanged corpus (QAService.reindex)", _median(unchanged),
+                              full_build, "full build", "s", 0.05))
+        forced = [_timed(lambda: run_build_process(settings, build=True))[0] for _ in range(config.build_repeats)]
+        figures.append(Figure("rebuild_unchanged_child", "rebuild in child process, nothing to embed", _median(forced),
+                              full_build, "full build", "s"))
+        changed_doc = sorted(corpus.articles, key=lambda a: a.doc)[0].doc
+        one_changed, embedded = [], []
+        for round_ in range(config.build_repeats):
+            path = corpus_dir / changed_doc
+            path.write_text(
+                path.read_text(encoding="utf-8")
+                + f"\n\nBenchmark round {round_}: the editors corrected this article on {round_ + 1} May.\n",
+                encoding="utf-8",
+            )
+            seconds, report = _timed(service.reindex)
+            one_changed.append(seconds)
+            embedded.append(report.embedded)
+        facts["one_changed_embedded"] = embedded
+        figures.append(Figure("reindex_one_changed", f"reindex, one article changed ({changed_doc})", _median(one_changed),
+                              full_build, "full build", "s"))
+        facts["full_build_child_seconds"] = full
+        shutil.rmtree(corpus_dir)
+        shutil.copytree(config.corpus_dir, corpus_dir)
+        run_build_process(settings, build=True)  # back to the original corpus for serving figures
 
-    progress("serving probes (fresh processes)")
-    onnx = run_probe("onnx", corpus_dir, index_dir, config, questions, burst)
-    torch_probe = run_probe("torch", corpus_dir, index_dir, config, questions, burst)
-    facts["serving_engine"] = onnx["engine"]
-    facts["serving_heavy_modules"] = onnx["heavy_at_end"]
-    facts["torch_probe_engine"] = torch_probe["engine"]
+    if "serve" in config.sections:
+        run_build_process(settings, build=True)  # the index and export, if a section before did not make them
+        progress("serving probes (fresh processes)")
+        onnx = run_probe("onnx", corpus_dir, index_dir, config, questions, burst)
+        torch_probe = run_probe("torch", corpus_dir, index_dir, config, questions, burst)
+        facts["serving_engine"] = onnx["engine"]
+        facts["serving_heavy_modules"] = onnx["heavy_at_end"]
+        facts["torch_probe_engine"] = torch_probe["engine"]
 
-    def round_stats(probe: dict, kind: str, q: float) -> float:
-        return _median([_p(r[kind], q) for r in probe["rounds"]])
+        def round_stats(probe: dict, kind: str, q: float) -> float:
+            return _median([_p(r[kind], q) for r in probe["rounds"]])
 
-    answer_p50, answer_p90 = round_stats(onnx, "answer", 50), round_stats(onnx, "answer", 90)
-    encode_p50, encode_p90 = round_stats(onnx, "encode", 50), round_stats(onnx, "encode", 90)
-    torch_encode_p50 = round_stats(torch_probe, "encode", 50)
-    figures += [
-        Figure("answer_p50", "one question, answer + render, p50", answer_p50, encode_p50, "bare ONNX encode p50", "s", 1.15),
-        Figure("answer_p90", "one question, answer + render, p90", answer_p90, encode_p90, "bare ONNX encode p90", "s"),
-        Figure("answer_p50_vs_torch", "one question, answer + render, p50", answer_p50, torch_encode_p50,
-               "bare torch encode p50", "s", 0.5),
-        Figure("encode_onnx_vs_torch", "bare ONNX encode p50", encode_p50, torch_encode_p50, "bare torch encode p50", "s"),
-        Figure("answer_via_batcher_p50", "one question via MicroBatcher + render, p50", _p(onnx["via_batcher"], 50),
-               encode_p50, "bare ONNX encode p50", "s"),
-        Figure("torch_answer_p50", "old path: torch answer + render, p50", round_stats(torch_probe, "answer", 50),
-               torch_encode_p50, "bare torch encode p50", "s"),
-    ]
-    burst_total = _median([b["total"] for b in onnx["bursts"]])
-    burst_encode = _median([b["encode"] for b in onnx["bursts"]])
-    figures += [
-        Figure("burst_all_replies", f"burst of {len(burst)}: last reply handed to sender", burst_total, burst_encode,
-               f"one ONNX encode of {len(burst)}", "s", 1.5),
-        Figure("burst_reply_p50", f"burst of {len(burst)}: reply p50", _median([_p(b["each"], 50) for b in onnx["bursts"]]),
-               burst_encode, f"one ONNX encode of {len(burst)}", "s"),
-        Figure("burst_pipelined", f"burst of {len(burst)} via QAService.answer_many (encode/rank overlapped)",
-               _median([b["pipelined"] for b in onnx["bursts"]]), burst_encode, f"one ONNX encode of {len(burst)}", "s", 1.5),
-        Figure("torch_burst_all_replies", f"old path: torch burst of {len(burst)}",
-               _median([b["total"] for b in torch_probe["bursts"]]), _median([b["encode"] for b in torch_probe["bursts"]]),
-               f"one torch encode of {len(burst)}", "s"),
-    ]
-    facts["burst_batches"] = [b["batches"] for b in onnx["bursts"]]
-    figures += [
-        Figure("start_to_first_answer", "process start to first answer (existing index)", onnx["start_to_first_answer"],
-               torch_probe["start_to_first_answer"], "same with torch", "s", 1.5, absolute=True),
-        Figure("peak_rss", "serving peak RSS (after latency rounds and bursts)", onnx["peak_rss_mb"],
-               torch_probe["peak_rss_mb"], "same with torch", "MB", 350, absolute=True),
-    ]
+        answer_p50, answer_p90 = round_stats(onnx, "answer", 50), round_stats(onnx, "answer", 90)
+        encode_p50, encode_p90 = round_stats(onnx, "encode", 50), round_stats(onnx, "encode", 90)
+        torch_encode_p50 = round_stats(torch_probe, "encode", 50)
+        figures += [
+            Figure("answer_p50", "one question, answer + render, p50", answer_p50, encode_p50, "bare ONNX encode p50", "s", 1.15),
+            Figure("answer_p90", "one question, answer + render, p90", answer_p90, encode_p90, "bare ONNX encode p90", "s"),
+            Figure("answer_p50_vs_torch", "one question, answer + render, p50", answer_p50, torch_encode_p50,
+                   "bare torch encode p50", "s", 0.5),
+            Figure("encode_onnx_vs_torch", "bare ONNX encode p50", encode_p50, torch_encode_p50, "bare torch encode p50", "s"),
+            Figure("answer_via_batcher_p50", "one question via MicroBatcher + render, p50", _p(onnx["via_batcher"], 50),
+                   encode_p50, "bare ONNX encode p50", "s"),
+            Figure("torch_answer_p50", "old path: torch answer + render, p50", round_stats(torch_probe, "answer", 50),
+                   torch_encode_p50, "bare torch encode p50", "s"),
+        ]
+        burst_total = _median([b["total"] for b in onnx["bursts"]])
+        burst_encode = _median([b["encode"] for b in onnx["bursts"]])
+        figures += [
+            Figure("burst_all_replies", f"burst of {len(burst)}: last reply handed to sender", burst_total, burst_encode,
+                   f"one ONNX encode of {len(burst)}", "s", 1.5),
+            Figure("burst_reply_p50", f"burst of {len(burst)}: reply p50", _median([_p(b["each"], 50) for b in onnx["bursts"]]),
+                   burst_encode, f"one ONNX encode of {len(burst)}", "s"),
+            Figure("burst_pipelined", f"burst of {len(burst)} via QAService.answer_many (encode/rank overlapped)",
+                   _median([b["pipelined"] for b in onnx["bursts"]]), burst_encode, f"one ONNX encode of {len(burst)}", "s", 1.5),
+            Figure("torch_burst_all_replies", f"old path: torch burst of {len(burst)}",
+                   _median([b["total"] for b in torch_probe["bursts"]]), _median([b["encode"] for b in torch_probe["bursts"]]),
+                   f"one torch encode of {len(burst)}", "s"),
+        ]
+        facts["burst_batches"] = [b["batches"] for b in onnx["bursts"]]
+        figures += [
+            Figure("start_to_first_answer", "process start to first answer (existing index)", onnx["start_to_first_answer"],
+                   torch_probe["start_to_first_answer"], "same with torch", "s", 1.5, absolute=True),
+            Figure("peak_rss", "serving peak RSS (after latency rounds and bursts)", onnx["peak_rss_mb"],
+                   torch_probe["peak_rss_mb"], "same with torch", "MB", 350, absolute=True),
+        ]
 
-    progress("in-process build against a bare batched encode (torch)")
-    from .encoder import SentenceTransformerEncoder
-
-    load_seconds, st = _timed(lambda: SentenceTransformerEncoder(config.model, config.threads))
-    facts["torch_model_load_seconds_after_import"] = load_seconds
-    builds, bare = [], []
-    for _ in range(config.build_repeats):
-        bare.append(_timed(lambda: st.encode(build_texts))[0])
-        builds.append(_timed(lambda: SentenceIndex.build(load_corpus(corpus_dir), st)[0].save(work / "inproc"))[0])
-    our_build = _median(builds)
-    figures.append(Figure("build_vs_encode", "full build in process (split, embed, FAISS, save)", our_build,
-                          _median(bare), "bare batched torch encode of all sentences", "s"))
-
-    if config.txtai:
-        progress("txtai: same corpus and model")
-        from txtai import Embeddings
-
-        from .encoder import resolve_model
-
-        model_path = str(resolve_model(config.model))
-        txtai_builds = []
-        embeddings = None
+    st = None
+    if "compare" in config.sections:
+        progress("in-process build against a bare batched encode (torch)")
+        limit_threads(config.threads)  # FAISS in this process (ours and txtai's), as in the bot
+        load_seconds, st = _timed(lambda: SentenceTransformerEncoder(config.model, config.threads))
+        facts["torch_model_load_seconds_after_import"] = load_seconds
+        builds, bare = [], []
         for _ in range(config.build_repeats):
-            def build_txtai() -> Embeddings:
-                made = Embeddings(path=model_path, content=False)
-                made.index([(i, t, None) for i, t in enumerate(build_texts)])
-                return made
+            bare.append(_timed(lambda: st.encode(build_texts))[0])
+            builds.append(_timed(lambda: SentenceIndex.build(load_corpus(corpus_dir), st)[0].save(work / "inproc"))[0])
+        our_build = _median(builds)
+        figures.append(Figure("build_vs_encode", "full build in process (split, embed, FAISS, save)", our_build,
+                              _median(bare), "bare batched torch encode of all sentences", "s"))
 
-            seconds, embeddings = _timed(build_txtai)
-            txtai_builds.append(seconds)
-        ours = _median([_timed(lambda: SentenceIndex.build(load_corpus(corpus_dir),
-                                                          SentenceTransformerEncoder(config.model, config.threads))[0]
-                                      .save(work / "inproc"))[0] for _ in range(config.build_repeats)])
-        figures.append(Figure("build_vs_txtai", "our build incl. model load", ours, _median(txtai_builds),
-                              "txtai Embeddings build incl. model load", "s", 1.0))
-        embeddings.search(questions[0], TXTAI_K)
-        txtai_query = [[_timed(lambda: embeddings.search(q, TXTAI_K))[0] for q in questions] for _ in range(config.repeats)]
-        figures.append(Figure("query_vs_txtai", "our answer + render p50", answer_p50,
-                              _median([_p(r, 50) for r in txtai_query]), "txtai search p50", "s", 1.0))
+        if config.txtai:
+            progress("txtai: same corpus and model")
+            from txtai import Embeddings
 
-    if config.eval_file is not None:
+            from .encoder import resolve_model
+
+            model_path = str(resolve_model(config.model))
+            txtai_builds = []
+            embeddings = None
+            for _ in range(config.build_repeats):
+                def build_txtai() -> Embeddings:
+                    made = Embeddings(path=model_path, content=False)
+                    made.index([(i, t, None) for i, t in enumerate(build_texts)])
+                    return made
+
+                seconds, embeddings = _timed(build_txtai)
+                txtai_builds.append(seconds)
+            ours = _median([_timed(lambda: SentenceIndex.build(load_corpus(corpus_dir),
+                                                              SentenceTransformerEncoder(config.model, config.threads))[0]
+                                          .save(work / "inproc"))[0] for _ in range(config.build_repeats)])
+            figures.append(Figure("build_vs_txtai", "our build incl. model load", ours, _median(txtai_builds),
+                                  "txtai Embeddings build incl. model load", "s", 1.0))
+            embeddings.search(questions[0], TXTAI_K)
+            txtai_query = [[_timed(lambda: embeddings.search(q, TXTAI_K))[0] for q in questions] for _ in range(config.repeats)]
+            facts["txtai_search_p50_seconds"] = _median([_p(r, 50) for r in txtai_query])
+            if "serve" in config.sections:
+                figures.append(Figure("query_vs_txtai", "our answer + render p50", answer_p50,
+                                      facts["txtai_search_p50_seconds"], "txtai search p50", "s", 1.0))
+
+    if "eval" in config.sections and config.eval_file is not None:
         progress("eval: torch against ONNX vectors for the questions")
+        run_build_process(settings, build=True)  # the index and export, if a section before did not make them
         from .answer import Answerer
         from .evaluate import evaluate, read_items
         from .onnx_encoder import OnnxEncoder, onnx_dir
 
         index = SentenceIndex.load(index_dir)
         items = [i for i in read_items(config.eval_file) if i.doc is None or i.doc in index.articles]
-        with_torch = evaluate(Answerer(index, st), items).as_dict()
+        with_torch = evaluate(Answerer(index, st or SentenceTransformerEncoder(config.model, config.threads)), items).as_dict()
         with_onnx = evaluate(Answerer(index, OnnxEncoder(onnx_dir(index_dir, config.model), config.model, config.threads)),
                              items).as_dict()
         facts["eval_items"] = len(items)
         facts["eval_torch"] = {k: v for k, v in with_torch.items() if not isinstance(v, (list, dict))}
         facts["eval_onnx"] = {k: v for k, v in with_onnx.items() if not isinstance(v, (list, dict))}
         facts["eval_unchanged"] = facts["eval_torch"] == facts["eval_onnx"]
+    facts["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if config.work_dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return result

@@ -276,18 +276,26 @@ def start(ctx: click.Context) -> None:
               help="Also evaluate FILE with torch and with ONNX vectors (figures must be equal).")
 @click.option("--no-txtai", is_flag=True, help="Skip the txtai comparison.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the work files here.")
+@click.option("--sections", default="build,serve,compare,eval", show_default=True,
+              help="Which parts to run: build (child builds, reindex), serve (fresh serving processes), "
+                   "compare (in-process build, txtai), eval.")
 @click.pass_context
 def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repeats: int, build_repeats: int,
-          latency_questions: int, burst: int, eval_file: Path | None, no_txtai: bool, work_dir: Path | None) -> None:
+          latency_questions: int, burst: int, eval_file: Path | None, no_txtai: bool, work_dir: Path | None,
+          sections: str) -> None:
     """Benchmark answering, bursts, builds, reindex, start-up and memory; prints a table and a JSON line."""
     from .bench import BenchConfig, run_bench
 
     settings = _settings(ctx)
-    config = BenchConfig(
-        corpus_dir=corpus or settings.corpus_dir, questions_file=questions, model=settings.embedding_model,
-        threads=settings.encoder_threads, repeats=repeats, build_repeats=build_repeats,
-        latency_questions=latency_questions, burst=burst, txtai=not no_txtai, eval_file=eval_file, work_dir=work_dir,
-    )
+    try:
+        config = BenchConfig(
+            corpus_dir=corpus or settings.corpus_dir, questions_file=questions, model=settings.embedding_model,
+            threads=settings.encoder_threads, repeats=repeats, build_repeats=build_repeats,
+            latency_questions=latency_questions, burst=burst, txtai=not no_txtai, eval_file=eval_file, work_dir=work_dir,
+            sections=frozenset(part.strip() for part in sections.split(",") if part.strip()),
+        )
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
     result = run_bench(config, progress=lambda message: click.echo(f"bench: {message}", err=True))
     click.echo(result.table())
     for key, value in result.facts.items():
