@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
+from telegram.request import HTTPXRequest
 from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -31,6 +32,7 @@ from .filters import ADD_DOCUMENT, FROM_OTHER_BOT, MENTIONS_ME, REPLY_TO_ME
 from .format import SOURCE_PREFIX
 from .limits import QuestionLimits
 from .logs import protect_logs
+from .polling import TolerantBot
 from .retry import RetryingRateLimiter
 from .token import check_token
 
@@ -91,20 +93,32 @@ def add_handlers(application: BotApplication) -> None:
     application.add_error_handler(handlers.on_error)
 
 
+def make_bot(settings: Settings) -> TolerantBot:
+    """The Bot API client: TELEGRAM_* settings, HTML by default, flood limits and retries."""
+    timeout = settings.telegram_timeout
+
+    def request(pool_size: int) -> HTTPXRequest:
+        return HTTPXRequest(connection_pool_size=pool_size, connect_timeout=timeout, read_timeout=timeout,
+                            write_timeout=timeout)
+
+    return TolerantBot(
+        check_token(settings),
+        base_url=settings.telegram_base_url,
+        base_file_url=settings.telegram_base_file_url,
+        request=request(256),
+        get_updates_request=request(1),  # one long poll at a time
+        defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)),
+        rate_limiter=RetryingRateLimiter(settings.telegram_retries),
+    )
+
+
 def build_application(settings: Settings, service: QAService) -> BotApplication:
     """The bot for an opened QAService; nothing talks to Telegram until it is started."""
     protect_logs(settings)
-    timeout = settings.telegram_timeout
     application: BotApplication = (
         ApplicationBuilder()
-        .token(check_token(settings))
-        .base_url(settings.telegram_base_url)
-        .base_file_url(settings.telegram_base_file_url)
-        .connect_timeout(timeout).read_timeout(timeout).write_timeout(timeout)
-        .get_updates_connect_timeout(timeout).get_updates_read_timeout(timeout).get_updates_write_timeout(timeout)
+        .bot(make_bot(settings))
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
-        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .rate_limiter(RetryingRateLimiter(settings.telegram_retries))
         .concurrent_updates(True)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
