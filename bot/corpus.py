@@ -63,6 +63,7 @@ class Problem:
 
     doc: str
     message: str
+    unreadable: bool = False  # the file could not be read at all (I/O or permission error)
 
 
 @dataclass
@@ -176,7 +177,7 @@ def load_corpus(corpus_dir: Path) -> Corpus:
                 Problem(path.name, f"{path.name}: not UTF-8 text (byte {exc.start}); save it as UTF-8")
             )
         except OSError as exc:
-            corpus.problems.append(Problem(path.name, f"{path.name}: cannot be read ({exc.strerror})"))
+            corpus.problems.append(Problem(path.name, f"{path.name}: cannot be read ({exc.strerror})", unreadable=True))
         except ValueError as exc:
             corpus.problems.append(Problem(path.name, str(exc)))
     for problem in corpus.problems:

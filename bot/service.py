@@ -25,7 +25,9 @@ from typing import Callable, Sequence, TextIO
 from .answer import Answer, Answerer, clean_question
 from .corpus import Corpus, CorpusError, load_corpus
 from .encoder import Encoder, ModelError, SentenceTransformerEncoder
-from .index import CURRENT, MANIFEST, BuildReport, IndexProblem, LazyEncoder, SentenceIndex, open_index
+from .index import (
+    CURRENT, MANIFEST, BuildReport, IndexProblem, LazyEncoder, SentenceIndex, _remove_old_builds, open_index,
+)
 from .onnx_encoder import OnnxEncoder, OnnxProblem, configured_dimension, exportable, has_export, onnx_dir
 from .settings import Settings
 
@@ -188,37 +190,62 @@ class QAService:
         )
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> BuildReport:
-        """Rebuild from the corpus folder; on any failure the previous index keeps serving."""
+        """Rebuild from the corpus folder; on any failure the previous index keeps serving.
+
+        An article that cannot be read at all fails the rebuild (rather than silently dropping
+        it from the index); a failed rebuild leaves no half-written build folder behind.
+        """
         with self._lock:
-            started = time.perf_counter()
-            s = self.settings
-            previous = self._answerer.index if self._answerer else None
-            corpus = load_corpus(s.corpus_dir)
-            if previous is not None and self._unchanged(previous, corpus):
-                report = BuildReport(
-                    articles=len(corpus.articles),
-                    sentences=len(previous.sentences),
-                    embedded=0,
-                    seconds=time.perf_counter() - started,
-                    skipped=[p.message for p in corpus.problems],
-                )
-                log.info("reindexed (nothing changed): %s", report.summary())
-                return report
-            if self._in_process:
-                encoder = LazyEncoder(self._make_factory_encoder, s.embedding_model)
-                index, report = SentenceIndex.build(corpus, encoder, previous, progress)
-                index.save(s.index_dir)
-                if self._needs_export():
-                    self._export_in_process()
-            else:
-                report = run_build_process(s, build=True, progress=progress)
-                index = SentenceIndex.load(s.index_dir)
-                report.seconds = time.perf_counter() - started
-            if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
-                self._encoder = self._serving_encoder()
-            self._answerer = Answerer(index, self._encoder, s.max_citations)
-            log.info("reindexed: %s", report.summary())
+            try:
+                return self._reindex(progress)
+            except BaseException:
+                discard_stray_builds(self.settings.index_dir)
+                raise
+
+    def _reindex(self, progress: Callable[[int, int], None] | None) -> BuildReport:
+        started = time.perf_counter()
+        s = self.settings
+        previous = self._answerer.index if self._answerer else None
+        corpus = load_corpus(s.corpus_dir)
+        unreadable = [p.message for p in corpus.problems if p.unreadable]
+        if unreadable:
+            raise CorpusError("; ".join(unreadable) + " (fix or remove the file, then reindex)")
+        if previous is not None and self._unchanged(previous, corpus):
+            report = BuildReport(
+                articles=len(corpus.articles),
+                sentences=len(previous.sentences),
+                embedded=0,
+                seconds=time.perf_counter() - started,
+                skipped=[p.message for p in corpus.problems],
+            )
+            log.info("reindexed (nothing changed): %s", report.summary())
             return report
+        if self._in_process:
+            encoder = LazyEncoder(self._make_factory_encoder, s.embedding_model)
+            index, report = SentenceIndex.build(corpus, encoder, previous, progress)
+            index.save(s.index_dir)
+            if self._needs_export():
+                self._export_in_process()
+        else:
+            report = run_build_process(s, build=True, progress=progress)
+            index = SentenceIndex.load(s.index_dir)
+            report.seconds = time.perf_counter() - started
+        if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
+            self._encoder = self._serving_encoder()
+        self._answerer = Answerer(index, self._encoder, s.max_citations)
+        log.info("reindexed: %s", report.summary())
+        return report
+
+
+def discard_stray_builds(index_dir: Path) -> None:
+    """Remove build folders CURRENT does not point to (left by a rebuild killed half-way)."""
+    if not index_dir.is_dir():
+        return
+    try:
+        current = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except OSError:
+        current = ""
+    _remove_old_builds(index_dir, keep=current)
 
 
 # --- the rebuild process ----------------------------------------------------------------------
