@@ -1,0 +1,309 @@
+"""Load run: a burst of questions from many chats, all at once, against the fake Bot API server.
+
+    .venv/bin/python benchmarks/load.py                      # `python -m bot run`, real model
+    .venv/bin/python benchmarks/load.py --mode inprocess     # the Application in this process, FakeEncoder
+
+`process` mode (default) starts the real bot as `python -m bot run` with the packaged
+all-MiniLM-L6-v2 model over the bundled corpus (the index is built at start-up, in a child
+process), pointed at the fake Bot API server (tests/telegram/fake_api.py) on 127.0.0.1, and
+measures the bot process's memory with psutil. `inprocess` mode builds the Application in this
+process with the FakeEncoder (memory then includes the fake server).
+
+Each burst pushes QUESTIONS questions from CHATS chats (half private chats, half groups;
+group questions are `/ask ...`) at once, waits until every one has a reply or the deadline
+passes, and prints: questions sent, replies received, duplicates, lost, replies in the wrong
+chat or not threaded, wall time, the outgoing rate seen by the server, and resident memory
+before, at the peak of and after each burst. Everything is bounded; nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.telegram.fake_api import Call, FakeBotApi  # noqa: E402
+from tests.telegram.updates import Sender, private_chat, user  # noqa: E402
+
+TOKEN = "123456:LOAD-test-token-AbCdEfGhIjKlMnOpQrStUvWxYz"
+QUESTIONS = [
+    "Who discovered the geoglyphs?",
+    "When did Priestley publish his findings?",
+    "How many tree species grow in the Amazon?",
+    "Who coined the name oxygen?",
+    "At what temperature does oxygen condense?",
+    "Which country contains the majority of the Amazon rainforest?",
+    "What is the atomic number of oxygen?",
+    "How is oxygen transported in bulk?",
+    "Which large predators live in the Amazon rainforest?",
+    "What is the capital of Australia?",  # declined: the articles don't say
+]
+FAKE_QUESTIONS = [
+    "How many visitors are expected at the festival?", "When does the festival end?",
+    "Who cut the ribbon at the old customs house?", "What opened on Friday?",
+]
+
+
+@dataclass
+class MemoryWatch:
+    """Samples a process's resident memory every `every` seconds in a thread; keeps the peak."""
+
+    process: psutil.Process
+    every: float = 0.05
+    peak: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def rss(self) -> int:
+        return self.process.memory_info().rss
+
+    def start(self) -> "MemoryWatch":
+        self.peak = self.rss()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.peak = max(self.peak, self.rss())
+            except psutil.Error:
+                return
+
+    def stop(self) -> int:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return self.peak
+
+
+def mb(n: int) -> str:
+    return f"{n / 2**20:.0f} MB"
+
+
+def push_burst(api: FakeBotApi, questions: list[str], count: int, chats: int, first_user: int) -> dict[tuple[int, int], int]:
+    """Push `count` questions from `chats` chats at once; returns {(chat_id, message_id): update_id}."""
+    sender = Sender(api)
+    asked: dict[tuple[int, int], int] = {}
+    for n in range(count):
+        slot = n % chats
+        text = questions[n % len(questions)]
+        if slot % 2 == 0:  # a private chat: one user asking
+            user_id = first_user + slot
+            message = sender.message(private_chat(user_id), text, user(user_id))
+        else:  # a group: a different member each time
+            group = {"id": -(10**12) - first_user - slot, "type": "supergroup", "title": f"Load group {slot}"}
+            message = sender.message(group, f"/ask {text}", user(first_user + chats + n))
+        asked[(message["chat"]["id"], message["message_id"])] = api.push("message", message)
+    return asked
+
+
+def replies_since(api: FakeBotApi, start: int) -> list[Call]:
+    return [c for c in api.calls_of("sendMessage")[start:] if c.error is None]
+
+
+def window_max(times: list[float], width: float) -> int:
+    """The most events in any window of `width` seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] > width:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadline: float, questions: list[str],
+              first_user: int, settle: Callable[[], None]) -> dict[str, Any]:
+    """One burst: push, wait for the replies (bounded), count them, measure memory."""
+    settle()
+    before = watch.rss()
+    start_index = len(api.calls_of("sendMessage"))
+    actions_before = len(api.calls_of("sendChatAction"))
+    watch.start()
+    started = time.monotonic()
+    asked = push_burst(api, questions, count, chats, first_user)
+    private = {chat for chat, _ in asked if chat > 0}
+    limit = started + deadline
+    while time.monotonic() < limit and len(replies_since(api, start_index)) < count:
+        time.sleep(0.1)
+    last_reply = max((c.at for c in replies_since(api, start_index)), default=time.monotonic())
+    time.sleep(1.0)  # a duplicate would show up now
+    peak = watch.stop()
+    replies = replies_since(api, start_index)
+    wrong_place = 0
+    per_question: Counter[tuple[int, int]] = Counter()
+    by_chat_private: dict[int, list[tuple[int, int]]] = {}
+    for call in replies:
+        chat_id = int(call.params["chat_id"])
+        reply_to = (call.params.get("reply_parameters") or {}).get("message_id")
+        if chat_id in private:  # private replies are not quoted: match them to the chat's questions in order
+            by_chat_private.setdefault(chat_id, []).append((chat_id, -1))
+            continue
+        if (chat_id, reply_to) in asked:
+            per_question[(chat_id, reply_to)] += 1
+        else:
+            wrong_place += 1
+    for chat_id, got in by_chat_private.items():
+        mine = [k for k in asked if k[0] == chat_id]
+        if not mine:
+            wrong_place += len(got)
+            continue
+        for k, _ in zip(mine, got):
+            per_question[k] += 1
+        if len(got) > len(mine):
+            per_question[mine[-1]] += len(got) - len(mine)
+    answered = sum(1 for k in asked if per_question[k] >= 1)
+    settle()
+    after = watch.rss()
+    sends = [c.at for c in replies] + [c.at for c in api.calls_of("sendChatAction")[actions_before:] if c.error is None]
+    group_sends: dict[int, list[float]] = {}
+    for c in replies:
+        if int(c.params["chat_id"]) < 0:
+            group_sends.setdefault(int(c.params["chat_id"]), []).append(c.at)
+    return {
+        "questions_sent": count,
+        "chats": chats,
+        "replies_received": len(replies),
+        "answered": answered,
+        "duplicates": sum(n - 1 for n in per_question.values() if n > 1),
+        "lost": count - answered,
+        "wrong_chat_or_unthreaded": wrong_place,
+        "wall_time_s": round(last_reply - started, 1),
+        "replies_per_s": round(len(replies) / max(last_reply - started, 1e-9), 1),
+        "requests_per_s_overall": round(len(sends) / max(last_reply - started, 1e-9), 1),
+        "max_requests_in_any_1s": window_max(sends, 1.0),  # AIORateLimiter: a bucket of 30, refilled at 30/s
+        "max_replies_to_one_group_in_any_60s": max((window_max(t, 60.0) for t in group_sends.values()), default=0),
+        "chat_actions_sent": len(sends) - len(replies),
+        "rss_before": mb(before),
+        "rss_peak": mb(peak),
+        "rss_after": mb(after),
+    }
+
+
+def start_process_bot(api: FakeBotApi, work: Path, threads: int) -> subprocess.Popen[bytes]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_IDS"))}
+    env = {
+        **keep, "PYTHONPATH": str(ROOT), "CORPUS_DIR": str(ROOT / "corpus"), "INDEX_DIR": str(work / "index"),
+        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_BASE_URL": api.base_url, "TELEGRAM_BASE_FILE_URL": api.base_file_url,
+        "LOG_LEVEL": "WARNING", "ENCODER_THREADS": str(threads),
+        "USER_RATE_PER_MINUTE": "10", "CHAT_RATE_PER_MINUTE": "30",
+    }
+    log = (work / "bot.log").open("wb")
+    return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=work, env=env, stdout=log, stderr=log)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["process", "inprocess"], default="process")
+    parser.add_argument("--questions", type=int, default=1000)
+    parser.add_argument("--chats", type=int, default=200)
+    parser.add_argument("--bursts", type=int, default=2, help="bursts in a row (memory should plateau)")
+    parser.add_argument("--deadline", type=float, default=300.0, help="seconds to wait for one burst's replies")
+    parser.add_argument("--threads", type=int, default=1, help="ENCODER_THREADS (process mode)")
+    args = parser.parse_args()
+
+    api = FakeBotApi(TOKEN).start()
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="citebot-load-") as tmp:
+        work = Path(tmp)
+        if args.mode == "process":
+            bot = start_process_bot(api, work, args.threads)
+            try:
+                started = time.monotonic()
+                api.wait_for("getUpdates", timeout=600)
+                print(f"bot process ready in {time.monotonic() - started:.1f} s (index built, model loaded)", flush=True)
+                watch = MemoryWatch(psutil.Process(bot.pid))
+                for n in range(args.bursts):
+                    results.append(run_burst(api, watch, args.questions, args.chats, args.deadline, QUESTIONS,
+                                             10_000 * (n + 1), lambda: time.sleep(2.0)))
+                    print(json.dumps(results[-1]), flush=True)
+            finally:
+                bot.send_signal(signal.SIGTERM)
+                try:
+                    code = bot.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    bot.kill()
+                    code = bot.wait()
+                print(f"bot stopped on SIGTERM, exit code {code}")
+                text = (work / "bot.log").read_text(errors="replace")
+                secret = TOKEN.split(":")[1]
+                print(f"bot log: {len(text.splitlines())} lines, token present: {secret in text}, "
+                      f"tracebacks: {text.count('Traceback')}")
+        else:
+            results = asyncio.run(run_in_process(api, work, args))
+    api.stop()
+    print_table(results, args)
+
+
+async def run_in_process(api: FakeBotApi, work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from pydantic import SecretStr
+
+    from bot.service import QAService
+    from bot.settings import Settings
+    from bot.telegram.app import build_application
+    from tests.conftest import SMALL_ARTICLE
+    from tests.fakes import FakeEncoder
+
+    corpus = work / "corpus"
+    corpus.mkdir()
+    (corpus / "harbour.md").write_text(SMALL_ARTICLE, encoding="utf-8")
+    settings = Settings(
+        _env_file=None, corpus_dir=corpus, index_dir=work / "index", embedding_model=FakeEncoder.name,
+        telegram_bot_token=SecretStr(TOKEN), telegram_base_url=api.base_url, telegram_base_file_url=api.base_file_url,
+    )
+    service = QAService(settings, encoder_factory=FakeEncoder)
+    service.open()
+    app = build_application(settings, service)
+    watch = MemoryWatch(psutil.Process())
+    results = []
+
+    def settle() -> None:
+        gc.collect()
+        time.sleep(2.0)
+
+    async with app:
+        await app.updater.start_polling(poll_interval=0, timeout=10)
+        await app.start()
+        try:
+            for n in range(args.bursts):
+                results.append(await asyncio.to_thread(
+                    run_burst, api, watch, args.questions, args.chats, args.deadline, FAKE_QUESTIONS,
+                    10_000 * (n + 1), settle))
+                print(json.dumps(results[-1]), flush=True)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            await app.bot_data.core.batcher.close()
+    return results
+
+
+def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    encoder = "real all-MiniLM-L6-v2 (ONNX), `python -m bot run`" if args.mode == "process" else "FakeEncoder, in-process"
+    print(f"\nLoad run: {args.questions} questions from {args.chats} chats at once, {args.bursts} burst(s); {encoder}")
+    keys = list(results[0]) if results else []
+    print(f"{'':34}" + "".join(f"{f'burst {i + 1}':>14}" for i in range(len(results))))
+    for key in keys:
+        print(f"{key:34}" + "".join(f"{str(r[key]):>14}" for r in results))
+
+
+if __name__ == "__main__":
+    main()
