@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/faiss_scaling.py --sizes 10000 100000 200000
 
-Vectors are unit-length 384-d points around random topic centres (sentences cluster by topic,
-so uniform random points would flatter neither index). Queries are fresh points from the same
-topics. Ratios: HNSW against flat at the same size; recall@10 of HNSW against flat's exact top 10.
+With --seed-vectors (the vectors.npy of a built index) each vector blends two real sentence
+embeddings plus a little noise, so the data has the shape of real sentence vectors; without it,
+points around random topic centres (a much harder, near-uniform case for HNSW). Queries are
+fresh points made the same way. Ratios: HNSW against flat at the same size; recall@10 of HNSW against flat's exact top 10.
 Prints a Markdown table and one JSON line.
 """
 
@@ -40,9 +41,16 @@ class Row:
     bot_uses: str
 
 
-def vectors(n: int, dim: int, topics: int, rng: np.random.Generator) -> np.ndarray:
-    centres = rng.standard_normal((topics, dim)).astype(np.float32)
-    out = centres[rng.integers(0, topics, n)] + 0.9 * rng.standard_normal((n, dim)).astype(np.float32)
+def vectors(n: int, dim: int, topics: int, rng: np.random.Generator, seed: np.ndarray | None = None) -> np.ndarray:
+    """Synthetic unit vectors: blends of two real sentence vectors plus a little noise when `seed`
+    (real embeddings) is given, else points around random topic centres."""
+    if seed is not None:
+        a, b = rng.integers(0, len(seed), n), rng.integers(0, len(seed), n)
+        mix = rng.uniform(0.6, 1.0, (n, 1)).astype(np.float32)
+        out = mix * seed[a] + (1 - mix) * seed[b] + 0.02 * rng.standard_normal((n, seed.shape[1])).astype(np.float32)
+    else:
+        centres = rng.standard_normal((topics, dim)).astype(np.float32)
+        out = centres[rng.integers(0, topics, n)] + 0.9 * rng.standard_normal((n, dim)).astype(np.float32)
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
@@ -50,9 +58,9 @@ def index_mb(index: faiss.Index) -> float:
     return len(faiss.serialize_index(index)) / 1e6
 
 
-def measure(size: int, dim: int, queries: int, rng: np.random.Generator) -> Row:
-    data = vectors(size, dim, max(size // 200, 10), rng)
-    probe = vectors(queries, dim, max(size // 200, 10), rng)
+def measure(size: int, dim: int, queries: int, rng: np.random.Generator, seed: np.ndarray | None) -> Row:
+    data = vectors(size, dim, max(size // 200, 10), rng, seed)
+    probe = vectors(queries, dim, max(size // 200, 10), rng, seed)
     started = time.perf_counter()
     flat = faiss.IndexFlatIP(dim)
     flat.add(data)
@@ -85,12 +93,17 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads (the bot's machine: 1-2)")
+    parser.add_argument("--seed-vectors", type=Path,
+                        help="vectors.npy of a built index: synthesise from real sentence embeddings")
     args = parser.parse_args()
     if any(s < 100 for s in args.sizes):
         raise ValueError(f"sizes must be at least 100, got {args.sizes}")
     faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    rows = [measure(size, args.dim, args.queries, rng) for size in args.sizes]
+    seed = np.load(args.seed_vectors).astype(np.float32) if args.seed_vectors else None
+    if seed is not None and (seed.ndim != 2 or seed.shape[1] != args.dim):
+        raise ValueError(f"--seed-vectors must be an (n, {args.dim}) array, got shape {seed.shape}")
+    rows = [measure(size, args.dim, args.queries, rng, seed) for size in args.sizes]
     print("| sentences | bot uses | flat build | HNSW build | flat query p50 | HNSW query p50 | HNSW/flat query | HNSW recall@10 | flat size | HNSW size |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -99,7 +112,8 @@ def main() -> None:
             f"| {r.hnsw_query_ms:.2f} ms | {r.hnsw_query_ms / r.flat_query_ms:.2f}x | {r.hnsw_recall_at_10:.3f} "
             f"| {r.flat_mb:.0f} MB | {r.hnsw_mb:.0f} MB |"
         )
-    print(json.dumps({"threads": args.threads, "dim": args.dim, "rows": [asdict(r) for r in rows]}))
+    source = str(args.seed_vectors) if args.seed_vectors else "random topic centres"
+    print(json.dumps({"threads": args.threads, "dim": args.dim, "vectors": source, "rows": [asdict(r) for r in rows]}))
 
 
 if __name__ == "__main__":
