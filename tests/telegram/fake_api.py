@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 import threading
 import time
 from collections import defaultdict, deque
@@ -206,7 +207,7 @@ class FakeBotApi:
         class Handler(_RequestHandler):
             fake = api
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-bot-api", daemon=True)
         self._thread.start()
@@ -402,6 +403,15 @@ class FakeBotApi:
             if file_path == path:
                 return content
         return None
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server; a client that hangs up mid-request is not an error worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
