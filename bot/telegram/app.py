@@ -19,8 +19,11 @@ from telegram.ext import (
     Defaults,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
+from telegram.error import NetworkError
+from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..answer import Answer
 from ..batcher import MicroBatcher
@@ -65,6 +68,29 @@ async def _post_init(application: BotApplication) -> None:
     log.info("bot @%s ready", application.bot.username)
 
 
+async def _post_stop(application: BotApplication) -> None:
+    """Confirm every handled update to Telegram once all of them are answered (long polling).
+
+    On stop, python-telegram-bot confirms the updates it fetched with one last getUpdates call,
+    then answers those still pending. If that call fails, a restart would fetch and answer the
+    last batch again; so confirm the newest handled update here, after the answers, with retries.
+    """
+    core = application.bot_data.core
+    if core.last_update_id is None or core.settings.webhook_url:
+        return
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(NetworkError),
+            stop=stop_after_attempt(5),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+        ):
+            with attempt:
+                await application.bot.get_updates(offset=core.last_update_id + 1, timeout=0, limit=1)
+    except RetryError as exc:
+        log.warning("could not confirm the last updates to Telegram (%s); after a restart, "
+                    "up to 100 questions may be answered again", exc.last_attempt.exception())
+
+
 async def _post_shutdown(application: BotApplication) -> None:
     """Stop the micro-batcher's worker."""
     await application.bot_data.core.batcher.close()
@@ -75,6 +101,7 @@ def add_handlers(application: BotApplication) -> None:
     message, post = filters.UpdateType.MESSAGE, filters.UpdateType.CHANNEL_POST
     private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
     skip = filters.UpdateType.EDITED | FROM_OTHER_BOT | filters.IS_AUTOMATIC_FORWARD | filters.VIA_BOT
+    application.add_handler(TypeHandler(Update, handlers.note_update), group=-2)
     application.add_handler(MessageHandler(skip, handlers.ignore), group=-1)
     application.add_handlers([
         CommandHandler(["start", "help"], handlers.start, filters=message),
@@ -121,6 +148,7 @@ def build_application(settings: Settings, service: QAService) -> BotApplication:
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .concurrent_updates(True)
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
         .build()
     )

@@ -116,6 +116,12 @@ async def receive_article(message: Message, context: BotContext) -> Saved:
 # --- callbacks ---------------------------------------------------------------------------------
 
 
+async def note_update(update: Update, context: BotContext) -> None:
+    """Remember the newest update handled, so that shutdown can confirm it to Telegram."""
+    core = context.core
+    core.last_update_id = max(update.update_id, core.last_update_id or 0)
+
+
 async def ignore(update: Update, context: BotContext) -> None:
     """Stop here: edits, other bots' messages and automatic forwards are never answered."""
     raise ApplicationHandlerStop

@@ -93,7 +93,8 @@ class Running:
 
 @asynccontextmanager
 async def start_running(settings: Settings, service: QAService, api: FakeBotApi) -> AsyncIterator[Running]:
-    """Start the application as run_polling does (initialize, post_init, poll, start) and stop it."""
+    """Start the application as run_polling does (initialize, post_init, poll, start) and stop it
+    the same way (updater, application, post_stop, post_shutdown)."""
     app = build_application(settings, service)
     async with app:
         if app.post_init:
@@ -105,6 +106,8 @@ async def start_running(settings: Settings, service: QAService, api: FakeBotApi)
         finally:
             await app.updater.stop()
             await app.stop()
+            if app.post_stop:
+                await app.post_stop(app)
             if app.post_shutdown:
                 await app.post_shutdown(app)
 

@@ -19,7 +19,7 @@ from bot.settings import Settings
 from tests.fakes import FakeEncoder
 
 from .conftest import start_running
-from .fake_api import FakeBotApi
+from .fake_api import ApiError, FakeBotApi
 from .updates import GROUP, USER_ID, Sender, user
 
 QUESTIONS = ["How many visitors are expected at the festival?", "When does the festival end?",
@@ -90,3 +90,40 @@ async def test_questions_in_flight_at_stop_are_answered_once_across_a_restart(
         await running.quiet(0.5)
     answered = answers_per_question(fake_api)
     assert answered == Counter({key(m): 1 for m in first + later})
+
+
+def fail_after_fetching(api: FakeBotApi, times: int) -> None:
+    """Once getUpdates has handed out messages, its next `times` calls fail (confirming nothing)."""
+    real = api.handlers["getUpdates"]
+    state = {"fetched": False, "left": times}
+
+    def flaky(params: dict[str, Any]) -> list[dict[str, Any]]:
+        if state["fetched"] and state["left"] > 0:
+            state["left"] -= 1
+            raise ApiError(502, "Bad Gateway")
+        result = real(params)
+        state["fetched"] = state["fetched"] or any("message" in u for u in result)
+        return result
+
+    api.handlers["getUpdates"] = flaky
+
+
+async def test_questions_are_not_answered_twice_when_confirming_them_fails_at_first(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi
+) -> None:
+    sender = Sender(fake_api)
+    service = HeldService(tg_settings)
+    service.release.set()
+    service.open()
+    service.release.clear()
+    fail_after_fetching(fake_api, times=3)  # the polls after the fetch and the updater's last call on stop
+    async with start_running(tg_settings, service, fake_api):
+        first = ask_in_groups(sender, 6)
+        await asyncio.to_thread(fake_api.wait_for, "sendChatAction", lambda c: True, 10.0, len(first))
+        service.release.set()
+        await asyncio.to_thread(fake_api.wait_for, "sendMessage", lambda c: True, 10.0, len(first))
+    later = ask_in_groups(sender, 3, start=6)
+    async with start_running(tg_settings, tg_service, fake_api) as running:
+        await running.replies(count=len(first) + len(later))
+        await running.quiet(0.5)
+    assert answers_per_question(fake_api) == Counter({key(m): 1 for m in first + later})
