@@ -13,7 +13,10 @@ Each burst pushes QUESTIONS questions from CHATS chats (half private chats, half
 group questions are `/ask ...`) at once, waits until every one has a reply or the deadline
 passes, and prints: questions sent, replies received, duplicates, lost, replies in the wrong
 chat or not threaded, wall time, the outgoing rate seen by the server, and resident memory
-before, at the peak of and after each burst. Everything is bounded; nothing leaves 127.0.0.1.
+before, at the peak of and after each burst. In process mode it then stops the bot with SIGTERM
+while --restart questions are in flight, asks more while it is down, starts it again, and counts
+replies, duplicates and lost questions across the restart. Everything is bounded (--deadline);
+nothing leaves 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -131,6 +134,36 @@ def window_max(times: list[float], width: float) -> int:
     return best
 
 
+def tally(asked: dict[tuple[int, int], int], replies: list[Call]) -> tuple[int, int, int]:
+    """(questions answered, duplicate replies, replies in the wrong chat or not threaded to a question).
+
+    Group replies are threaded to their question; private replies are not quoted, so a private
+    chat's replies are matched to its questions by count.
+    """
+    private = {chat for chat, _ in asked if chat > 0}
+    wrong_place = 0
+    per_question: Counter[tuple[int, int]] = Counter()
+    by_chat_private: dict[int, int] = Counter()
+    for call in replies:
+        chat_id = int(call.params["chat_id"])
+        reply_to = (call.params.get("reply_parameters") or {}).get("message_id")
+        if chat_id in private:
+            by_chat_private[chat_id] += 1
+        elif (chat_id, reply_to) in asked:
+            per_question[(chat_id, reply_to)] += 1
+        else:
+            wrong_place += 1
+    for chat_id, got in by_chat_private.items():
+        mine = [k for k in asked if k[0] == chat_id]
+        for k in mine[:got]:
+            per_question[k] += 1
+        if got > len(mine):
+            per_question[mine[-1]] += got - len(mine)
+    wrong_place += sum(n for chat_id, n in by_chat_private.items() if not any(k[0] == chat_id for k in asked))
+    answered = sum(1 for k in asked if per_question[k] >= 1)
+    return answered, sum(n - 1 for n in per_question.values() if n > 1), wrong_place
+
+
 def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadline: float, questions: list[str],
               first_user: int, settle: Callable[[], None]) -> dict[str, Any]:
     """One burst: push, wait for the replies (bounded), count them, measure memory."""
@@ -141,7 +174,6 @@ def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadl
     watch.start()
     started = time.monotonic()
     asked = push_burst(api, questions, count, chats, first_user)
-    private = {chat for chat, _ in asked if chat > 0}
     limit = started + deadline
     while time.monotonic() < limit and len(replies_since(api, start_index)) < count:
         time.sleep(0.1)
@@ -149,29 +181,7 @@ def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadl
     time.sleep(1.0)  # a duplicate would show up now
     peak = watch.stop()
     replies = replies_since(api, start_index)
-    wrong_place = 0
-    per_question: Counter[tuple[int, int]] = Counter()
-    by_chat_private: dict[int, list[tuple[int, int]]] = {}
-    for call in replies:
-        chat_id = int(call.params["chat_id"])
-        reply_to = (call.params.get("reply_parameters") or {}).get("message_id")
-        if chat_id in private:  # private replies are not quoted: match them to the chat's questions in order
-            by_chat_private.setdefault(chat_id, []).append((chat_id, -1))
-            continue
-        if (chat_id, reply_to) in asked:
-            per_question[(chat_id, reply_to)] += 1
-        else:
-            wrong_place += 1
-    for chat_id, got in by_chat_private.items():
-        mine = [k for k in asked if k[0] == chat_id]
-        if not mine:
-            wrong_place += len(got)
-            continue
-        for k, _ in zip(mine, got):
-            per_question[k] += 1
-        if len(got) > len(mine):
-            per_question[mine[-1]] += len(got) - len(mine)
-    answered = sum(1 for k in asked if per_question[k] >= 1)
+    answered, duplicates, wrong_place = tally(asked, replies)
     settle()
     after = watch.rss()
     sends = [c.at for c in replies] + [c.at for c in api.calls_of("sendChatAction")[actions_before:] if c.error is None]
@@ -184,7 +194,7 @@ def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadl
         "chats": chats,
         "replies_received": len(replies),
         "answered": answered,
-        "duplicates": sum(n - 1 for n in per_question.values() if n > 1),
+        "duplicates": duplicates,
         "lost": count - answered,
         "wrong_chat_or_unthreaded": wrong_place,
         "wall_time_s": round(last_reply - started, 1),
@@ -199,7 +209,7 @@ def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadl
     }
 
 
-def start_process_bot(api: FakeBotApi, work: Path, threads: int) -> subprocess.Popen[bytes]:
+def start_process_bot(api: FakeBotApi, work: Path, threads: int, log_name: str = "bot.log") -> subprocess.Popen[bytes]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_IDS"))}
     env = {
         **keep, "PYTHONPATH": str(ROOT), "CORPUS_DIR": str(ROOT / "corpus"), "INDEX_DIR": str(work / "index"),
@@ -207,8 +217,47 @@ def start_process_bot(api: FakeBotApi, work: Path, threads: int) -> subprocess.P
         "LOG_LEVEL": "WARNING", "ENCODER_THREADS": str(threads),
         "USER_RATE_PER_MINUTE": "10", "CHAT_RATE_PER_MINUTE": "30",
     }
-    log = (work / "bot.log").open("wb")
+    log = (work / log_name).open("wb")
     return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=work, env=env, stdout=log, stderr=log)
+
+
+def run_restart(api: FakeBotApi, work: Path, bot: subprocess.Popen[bytes], count: int, chats: int, threads: int,
+                deadline: float) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
+    """SIGTERM the bot with questions in flight, ask more while it is down, start it again; count replies."""
+    start_index = len(api.calls_of("sendMessage"))
+    asked = push_burst(api, QUESTIONS, count, chats, 900_000)
+    limit = time.monotonic() + deadline
+    while len(replies_since(api, start_index)) < 10 and time.monotonic() < limit:
+        time.sleep(0.05)
+    before_stop = len(replies_since(api, start_index))
+    stopping = time.monotonic()
+    bot.send_signal(signal.SIGTERM)
+    code = bot.wait(timeout=deadline)
+    drain = time.monotonic() - stopping
+    by_first_run = len(replies_since(api, start_index))
+    polls = len(api.calls_of("getUpdates"))
+    asked_while_down = push_burst(api, QUESTIONS, count // 4, max(2, chats // 4), 950_000)
+    restarted = time.monotonic()
+    bot = start_process_bot(api, work, threads, "bot-restarted.log")
+    api.wait_for("getUpdates", lambda c: True, timeout=600, count=polls + 1)
+    everything = {**asked, **asked_while_down}
+    while len(replies_since(api, start_index)) < len(everything) and time.monotonic() < restarted + deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)  # a duplicate would show up now
+    answered, duplicates, wrong_place = tally(everything, replies_since(api, start_index))
+    return {
+        "questions_before_stop": count,
+        "questions_while_down": len(asked_while_down),
+        "replies_before_sigterm": before_stop,
+        "replies_by_first_run": by_first_run,
+        "sigterm_to_exit_s": round(drain, 1),
+        "first_run_exit_code": code,
+        "replies_received": len(replies_since(api, start_index)),
+        "answered": answered,
+        "duplicates": duplicates,
+        "lost": len(everything) - answered,
+        "wrong_chat_or_unthreaded": wrong_place,
+    }, bot
 
 
 def main() -> None:
@@ -219,6 +268,8 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=2, help="bursts in a row (memory should plateau)")
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds to wait for one burst's replies")
     parser.add_argument("--threads", type=int, default=1, help="ENCODER_THREADS (process mode)")
+    parser.add_argument("--restart", type=int, default=200, metavar="N",
+                        help="process mode: then SIGTERM the bot with N questions in flight and restart it (0: skip)")
     args = parser.parse_args()
 
     api = FakeBotApi(TOKEN).start()
@@ -236,6 +287,10 @@ def main() -> None:
                     results.append(run_burst(api, watch, args.questions, args.chats, args.deadline, QUESTIONS,
                                              10_000 * (n + 1), lambda: time.sleep(2.0)))
                     print(json.dumps(results[-1]), flush=True)
+                if args.restart:
+                    restart, bot = run_restart(api, work, bot, args.restart, max(2, args.chats // 5), args.threads,
+                                               args.deadline)
+                    print("restart: " + json.dumps(restart), flush=True)
             finally:
                 bot.send_signal(signal.SIGTERM)
                 try:
@@ -244,10 +299,12 @@ def main() -> None:
                     bot.kill()
                     code = bot.wait()
                 print(f"bot stopped on SIGTERM, exit code {code}")
-                text = (work / "bot.log").read_text(errors="replace")
+                text = "".join(p.read_text(errors="replace") for p in work.glob("bot*.log"))
                 secret = TOKEN.split(":")[1]
-                print(f"bot log: {len(text.splitlines())} lines, token present: {secret in text}, "
+                print(f"bot logs: {len(text.splitlines())} lines, token present: {secret in text}, "
                       f"tracebacks: {text.count('Traceback')}")
+                for line in text.splitlines()[-10:]:
+                    print(f"  | {line[:200]}")
         else:
             results = asyncio.run(run_in_process(api, work, args))
     api.stop()
@@ -298,6 +355,8 @@ async def run_in_process(api: FakeBotApi, work: Path, args: argparse.Namespace) 
 
 def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     encoder = "real all-MiniLM-L6-v2 (ONNX), `python -m bot run`" if args.mode == "process" else "FakeEncoder, in-process"
+    if not results:
+        return
     print(f"\nLoad run: {args.questions} questions from {args.chats} chats at once, {args.bursts} burst(s); {encoder}")
     keys = list(results[0]) if results else []
     print(f"{'':34}" + "".join(f"{f'burst {i + 1}':>14}" for i in range(len(results))))
