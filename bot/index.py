@@ -166,7 +166,8 @@ class SentenceIndex:
             for sentence, vector in zip(previous.sentences, previous.vectors):
                 known[_text_key(sentence.text)] = vector
         keys = [_text_key(s.text) for s in sentences]
-        todo = sorted({k: i for i, k in enumerate(keys) if k not in known}.values())
+        todo = list({k: i for i, k in enumerate(keys) if k not in known}.values())
+        todo.sort(key=lambda i: len(sentences[i].text))  # batches of similar length: less padding
         vectors = np.zeros((len(sentences), encoder.dimension), dtype=np.float32)
         batch = 256
         for start in range(0, len(todo), batch):
