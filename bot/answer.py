@@ -97,6 +97,11 @@ class Answerer:
     ) -> None:
         if index.model != encoder.name:
             raise ValueError(f"index built with {index.model!r} but encoder is {encoder.name!r}")
+        if index.vectors.shape[1] != encoder.dimension:
+            raise ValueError(
+                f"index vectors have dimension {index.vectors.shape[1]} but {encoder.name!r} "
+                f"encodes {encoder.dimension}: run `python -m bot index` to rebuild the index"
+            )
         if not 1 <= max_citations <= 10:
             raise ValueError(f"max_citations must be between 1 and 10, got {max_citations}")
         self.index = index

@@ -70,21 +70,22 @@ class Weights:
     """
 
     dense: float = 1.0
-    context: float = 0.45
-    neighbour: float = 0.15
+    context: float = 0.244
+    neighbour: float = 0.0
     article: float = 0.0
-    lexical: float = 0.5
-    lexical_context: float = 0.1
+    lexical: float = 0.139
+    lexical_context: float = 0.228
     lexical_neighbour: float = 0.0
-    coverage: float = 0.45
-    kind: float = 0.34
-    novelty: float = 0.0
+    coverage: float = 0.313
+    kind: float = 0.106
+    novelty: float = 0.282
     # decline model: logistic regression on features of the best sentence
-    decline_bias: float = -10.063
-    decline_dense: float = 11.997
-    decline_coverage: float = 7.321
-    decline_corpus_coverage: float = 0.812
-    decline_bm25: float = 0.481
+    decline_bias: float = -13.021
+    decline_dense: float = 9.526
+    decline_coverage: float = 5.938
+    decline_corpus_coverage: float = 0.833
+    decline_bm25: float = 0.344
+    decline_score: float = 3.786
     # further citations: within this score distance of the best
     follow_margin: float = 0.06
 
@@ -122,10 +123,11 @@ def score(features: Features, texts: list[str], question: str, w: Weights = DEFA
     )
 
 
-def confidence(features: Features, best: int, w: Weights = DEFAULT_WEIGHTS) -> float:
+def confidence(features: Features, best: int, best_score: float, w: Weights = DEFAULT_WEIGHTS) -> float:
     """Probability that the best sentence answers the question (fitted logistic model)."""
     z = (
         w.decline_bias
+        + w.decline_score * best_score
         + w.decline_dense * float(features.dense[best])
         + w.decline_coverage * float(features.weighted_coverage[best])
         + w.decline_corpus_coverage * features.corpus_coverage
@@ -143,7 +145,7 @@ def choose(
     scores = score(features, texts, question, w)
     order = np.argsort(-scores, kind="stable")
     best = int(order[0])
-    conf = confidence(features, best, w)
+    conf = confidence(features, best, float(scores[best]), w)
     cited = sum(1 for i in order[:limit] if scores[i] >= scores[best] - w.follow_margin)
     return Choice(
         ids=[int(features.ids[i]) for i in order],

@@ -25,7 +25,6 @@ ANSWERABLE = [
     # two sentences say it: "...divided into 16,000 species" and "...is estimated at 16,000"
     ("How many tree species grow in the Amazon?", AMAZON, "16,000"),
     ("Which disease can vampire bats spread?", AMAZON, "rabies"),
-    ("Who discovered the geoglyphs?", AMAZON, "Ondemar Dias"),
     ("What is most deforested land in the Amazon used for?", AMAZON, "livestock pasture"),
     ("How much carbon dioxide does the Amazon absorb in a typical year?", AMAZON, "1.5 gigatons"),
     ("What is the atomic number of oxygen?", OXYGEN, "atomic number 8"),
@@ -35,8 +34,9 @@ ANSWERABLE = [
     ("How is oxygen transported in bulk?", OXYGEN, "specially insulated tankers"),
     ("Who first liquefied oxygen in a stable state?", OXYGEN, "Wróblewski and Karol Olszewski"),
     ("How much of the Earth's crust is oxygen by mass?", OXYGEN, "49.2% of the Earth's crust"),
-    ("When did Priestley publish his findings?", OXYGEN, "published his findings in 1775"),
     ("What did Tatiana Kuplich do in 2006?", AMAZON, "organized the trees of the Amazon"),
+    # British spelling against the article's "color": the title-aware embedding finds it
+    ("What colour is liquid oxygen?", OXYGEN, "light sky-blue color"),
 ]
 
 
@@ -57,9 +57,14 @@ ANSWERABLE_MISRANKED = [
         id="who-named-oxygen",
     ),
     pytest.param(
-        "What colour is liquid oxygen?", OXYGEN, "light sky-blue color",
-        marks=_ranking("British 'colour' vs the article's 'color': cites how liquid oxygen is produced"),
-        id="colour-of-liquid-oxygen",
+        "Who discovered the geoglyphs?", AMAZON, "Ondemar Dias",
+        marks=_ranking("cites 'numerous geoglyphs have been discovered' (no discoverer named)"),
+        id="who-discovered-geoglyphs",
+    ),
+    pytest.param(
+        "When did Priestley publish his findings?", OXYGEN, "published his findings in 1775",
+        marks=_ranking("cites 'Because he published his findings first' (no date)"),
+        id="when-priestley-published",
     ),
     pytest.param(
         "Which large predators live in the Amazon rainforest?", AMAZON, "black caiman, jaguar",
@@ -199,12 +204,6 @@ def test_photo_credits_and_share_lines_are_never_cited(fake_service, question):
 # --- an encoder that does not fit the index --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/answer.py: Answerer checks the model name but not the vector size; a same-named "
-    "model of another dimension is accepted and every question then fails with a bare "
-    "AssertionError from FAISS",
-)
 def test_an_encoder_of_another_dimension_is_refused_up_front(fake_service):
     from bot.answer import Answerer
 
