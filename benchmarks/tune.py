@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer import Answerer, clean_question
-from bot.choose import DEFAULT_WEIGHTS, Weights, kind_match, novelty, question_kind, score
+from bot.choose import DEFAULT_WEIGHTS, Weights, kind_match, question_kind, score
 from bot.encoder import SentenceTransformerEncoder
 from bot.evaluate import fold, read_items
 from bot.index import SentenceIndex
@@ -41,8 +41,7 @@ def candidate_table(retriever: Retriever, index: SentenceIndex, items, vectors):
         texts = [index.sentences[i].text for i in f.ids]
         kind = question_kind(q)
         kinds = np.array([kind_match(kind, t, q) for t in texts], dtype=np.float32)
-        novel = np.array([novelty(t, q) for t in texts], dtype=np.float32)
-        X = np.stack([f.dense, f.context, f.neighbour, f.article, f.lexical, f.lexical_context, f.lexical_neighbour, f.coverage, novel, kinds], axis=1)
+        X = np.stack([f.dense, f.context, f.neighbour, f.article, f.lexical, f.lexical_context, f.lexical_neighbour, f.coverage, f.novelty, kinds], axis=1)
         gold = [fold(g) for g in item.gold]
         hits = np.array([any(g in fold(t) for g in gold) for t in texts])
         table.append((X, hits, f))

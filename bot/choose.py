@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .retrieve import Features, terms
+from .retrieve import Features
 
 _YEAR_OR_DATE = re.compile(
     r"\b(?:1\d{3}|20\d{2}|\d{1,2}(?:st|nd|rd|th)?\s+(?:century|centuries)|"
@@ -39,13 +39,6 @@ def question_kind(question: str) -> str:
     if re.search(r"\b(?:name|named|called|title)\b", q):
         return "name"
     return "other"
-
-
-def novelty(sentence: str, question: str) -> float:
-    """How much the sentence says beyond the question's own words (an answer must add something)."""
-    asked = set(terms(question))
-    new = {t for t in terms(sentence) if t not in asked}
-    return math.log1p(len(new)) / math.log(32.0)
 
 
 def kind_match(kind: str, sentence: str, question: str) -> float:
@@ -108,7 +101,6 @@ def score(features: Features, texts: list[str], question: str, w: Weights = DEFA
     """One score per candidate sentence."""
     kind = question_kind(question)
     kinds = np.array([kind_match(kind, t, question) for t in texts], dtype=np.float32)
-    novel = np.array([novelty(t, question) for t in texts], dtype=np.float32)
     return (
         w.dense * features.dense
         + w.context * features.context
@@ -119,7 +111,7 @@ def score(features: Features, texts: list[str], question: str, w: Weights = DEFA
         + w.lexical_neighbour * features.lexical_neighbour
         + w.coverage * features.coverage
         + w.kind * kinds
-        + w.novelty * novel
+        + w.novelty * features.novelty
     )
 
 

@@ -49,6 +49,7 @@ class Features:
     coverage: np.ndarray  # share of the question's content words found in the sentence
     weighted_coverage: np.ndarray  # the same, each word weighted by its rarity (IDF)
     corpus_coverage: float  # IDF-weighted share of the question's words found anywhere at all
+    novelty: np.ndarray  # how many words the sentence adds to the question's (log-scaled, ~[0, 1])
     bm25_max: float  # raw best sentence BM25 (how much lexical support exists at all)
     query_terms: int  # content words in the question
 
@@ -132,11 +133,15 @@ class Retriever:
                 dtype=np.float32,
             )
             corpus_coverage = sum(w for t, w in idf.items() if t in self.df) / total
+            novelty = np.array(
+                [len(self.sentence_term_sets[i] - q_set) for i in ids], dtype=np.float32
+            )
         else:
             pbm, pbm_max = np.zeros(len(ids), dtype=np.float32), 0.0
             coverage = np.zeros(len(ids), dtype=np.float32)
             weighted = coverage
             corpus_coverage = 0.0
+            novelty = np.array([len(self.sentence_term_sets[i]) for i in ids], dtype=np.float32)
         bm_max = float(bm.max()) if n else 0.0
         lexical = bm[ids]
         padded_bm = np.append(bm, 0.0)
@@ -153,6 +158,7 @@ class Retriever:
             coverage=coverage,
             weighted_coverage=weighted,
             corpus_coverage=float(corpus_coverage),
+            novelty=np.log1p(novelty) / np.log(32.0),
             bm25_max=bm_max,
             query_terms=len(q_terms),
         )
