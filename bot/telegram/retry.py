@@ -1,7 +1,8 @@
 """Outgoing calls: Telegram's flood limits, 429 retry_after honoured, network failures retried.
 
 `AIORateLimiter` keeps every call within Telegram's limits (30 requests a second overall, 20 a
-minute per group) and waits out a 429's retry_after. `RetryingRateLimiter` adds retries with
+minute per group) and waits out a 429's retry_after; `RetryingRateLimiter` also holds every
+other request back until that retry_after has passed. `RetryingRateLimiter` adds retries with
 exponential backoff for failures on the network side: HTTP 5xx, timeouts and dropped
 connections (python-telegram-bot raises them as NetworkError). A BadRequest (also a
 NetworkError subclass) is a wrong call, never retried; Forbidden (bot blocked) is not a network
@@ -13,10 +14,14 @@ twice. That is the price of not losing the answer, and Telegram offers no idempo
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import warnings
+from datetime import timedelta
 from typing import Any, Callable, Coroutine
 
-from telegram.error import BadRequest, NetworkError
+from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 from telegram.ext import AIORateLimiter
 from tenacity import (
     AsyncRetrying,
@@ -34,6 +39,14 @@ FIRST_PAUSE = 0.5  # seconds; doubled on each retry (with jitter), at most MAX_P
 MAX_PAUSE = 8.0
 
 JSON = bool | dict[str, Any] | list[dict[str, Any]]
+
+
+def _seconds(exc: RetryAfter) -> float:
+    """retry_after in seconds (an int today, a timedelta in a future python-telegram-bot)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def is_network_failure(exc: BaseException) -> bool:
@@ -57,6 +70,26 @@ class RetryingRateLimiter(AIORateLimiter):
         super().__init__(max_retries=flood_retries)
         self.network_retries = network_retries
         self.first_pause = first_pause
+        self._hold_until = 0.0  # loop time before which no request is sent (a 429's retry_after)
+
+    def _flood_guarded(self, callback: Callable[..., Coroutine[Any, Any, JSON]]) -> Callable[..., Coroutine[Any, Any, JSON]]:
+        """The callback, held back while any request's 429 retry_after runs.
+
+        AIORateLimiter pauses other requests during a retry_after too, but any request that
+        ends meanwhile (even a cancelled "typing…") lifts its pause early; this hold does not.
+        """
+
+        async def guarded(*args: Any, **kwargs: Any) -> JSON:
+            loop = asyncio.get_running_loop()
+            while (wait := self._hold_until - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                self._hold_until = max(self._hold_until, loop.time() + _seconds(exc) + 0.1)
+                raise
+
+        return guarded
 
     async def process_request(
         self,
@@ -67,6 +100,7 @@ class RetryingRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> JSON:
+        callback = self._flood_guarded(callback)
         if endpoint in NOT_RETRIED or self.network_retries == 0:
             return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
         retrying = AsyncRetrying(
