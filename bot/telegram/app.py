@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.request import HTTPXRequest
 from telegram.ext import (
     ApplicationBuilder,
@@ -22,7 +22,6 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.error import NetworkError
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..answer import Answer
@@ -86,9 +85,10 @@ async def _post_stop(application: BotApplication) -> None:
         ):
             with attempt:
                 await application.bot.get_updates(offset=core.last_update_id + 1, timeout=0, limit=1)
-    except RetryError as exc:
+    except (RetryError, TelegramError) as exc:  # e.g. 409: another instance is polling now
+        error = exc.last_attempt.exception() if isinstance(exc, RetryError) else exc
         log.warning("could not confirm the last updates to Telegram (%s); after a restart, "
-                    "up to 100 questions may be answered again", exc.last_attempt.exception())
+                    "up to 100 questions may be answered again", error)
 
 
 async def _post_shutdown(application: BotApplication) -> None:
