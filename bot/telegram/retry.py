@@ -20,6 +20,8 @@ import warnings
 from datetime import timedelta
 from typing import Any, Callable, Coroutine
 
+from aiolimiter import AsyncLimiter
+from telegram.constants import FloodLimit
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 from telegram.ext import AIORateLimiter
@@ -71,9 +73,14 @@ class RetryingRateLimiter(AIORateLimiter):
         self.network_retries = network_retries
         self.first_pause = first_pause
         self._hold_until = 0.0  # loop time before which no request is sent (a 429's retry_after)
+        # AIORateLimiter's overall limit is a bucket of 30: a burst of 30 at once, and after a
+        # hold everything it admitted meanwhile at once. This paces chat requests evenly instead.
+        self._pace = AsyncLimiter(1, 1 / FloodLimit.MESSAGES_PER_SECOND)
 
-    def _flood_guarded(self, callback: Callable[..., Coroutine[Any, Any, JSON]]) -> Callable[..., Coroutine[Any, Any, JSON]]:
-        """The callback, held back while any request's 429 retry_after runs.
+    def _flood_guarded(
+        self, callback: Callable[..., Coroutine[Any, Any, JSON]], paced: bool
+    ) -> Callable[..., Coroutine[Any, Any, JSON]]:
+        """The callback, held back while any request's 429 retry_after runs, then paced.
 
         AIORateLimiter pauses other requests during a retry_after too, but any request that
         ends meanwhile (even a cancelled "typing…") lifts its pause early; this hold does not.
@@ -81,8 +88,10 @@ class RetryingRateLimiter(AIORateLimiter):
 
         async def guarded(*args: Any, **kwargs: Any) -> JSON:
             loop = asyncio.get_running_loop()
-            while (wait := self._hold_until - loop.time()) > 0:
-                await asyncio.sleep(wait)
+            await self._wait_out_hold()
+            if paced:
+                async with self._pace:
+                    await self._wait_out_hold()
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
@@ -90,6 +99,11 @@ class RetryingRateLimiter(AIORateLimiter):
                 raise
 
         return guarded
+
+    async def _wait_out_hold(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (wait := self._hold_until - loop.time()) > 0:
+            await asyncio.sleep(wait)
 
     async def process_request(
         self,
@@ -100,7 +114,8 @@ class RetryingRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> JSON:
-        callback = self._flood_guarded(callback)
+        await self._wait_out_hold()  # before taking a place in the rate limits: no burst when it ends
+        callback = self._flood_guarded(callback, paced=data.get("chat_id") is not None)
         if endpoint in NOT_RETRIED or self.network_retries == 0:
             return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
         retrying = AsyncRetrying(
