@@ -42,7 +42,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.telegram.fake_api import Call, FakeBotApi  # noqa: E402
+from tests.telegram.fake_api import DROP, Call, FakeBotApi, Fault  # noqa: E402
 from tests.telegram.updates import Sender, private_chat, user  # noqa: E402
 
 TOKEN = "123456:LOAD-test-token-AbCdEfGhIjKlMnOpQrStUvWxYz"
@@ -164,8 +164,17 @@ def tally(asked: dict[tuple[int, int], int], replies: list[Call]) -> tuple[int, 
     return answered, sum(n - 1 for n in per_question.values() if n > 1), wrong_place
 
 
+def inject_faults(api: FakeBotApi) -> None:
+    """Mid-burst: flood control, server errors and dropped connections on sendMessage and getUpdates."""
+    api.fail_next("sendMessage", Fault(429, "Too Many Requests: retry after 2", {"retry_after": 2}))
+    api.fail_next("sendMessage", Fault(502, "Bad Gateway"), times=5)
+    api.fail_next("sendMessage", DROP, times=5)
+    api.fail_next("getUpdates", Fault(500, "Internal Server Error"), times=2)
+    api.fail_next("getUpdates", DROP)
+
+
 def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadline: float, questions: list[str],
-              first_user: int, settle: Callable[[], None]) -> dict[str, Any]:
+              first_user: int, settle: Callable[[], None], faults: bool = False) -> dict[str, Any]:
     """One burst: push, wait for the replies (bounded), count them, measure memory."""
     settle()
     before = watch.rss()
@@ -173,9 +182,14 @@ def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadl
     actions_before = len(api.calls_of("sendChatAction"))
     watch.start()
     started = time.monotonic()
+    failed_before = sum(1 for c in api.calls if c.error is not None)
     asked = push_burst(api, questions, count, chats, first_user)
     limit = started + deadline
+    injected = not faults
     while time.monotonic() < limit and len(replies_since(api, start_index)) < count:
+        if not injected and len(replies_since(api, start_index)) >= count // 10:
+            inject_faults(api)
+            injected = True
         time.sleep(0.1)
     last_reply = max((c.at for c in replies_since(api, start_index)), default=time.monotonic())
     time.sleep(1.0)  # a duplicate would show up now
@@ -197,6 +211,7 @@ def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadl
         "duplicates": duplicates,
         "lost": count - answered,
         "wrong_chat_or_unthreaded": wrong_place,
+        "failed_calls_injected": sum(1 for c in api.calls if c.error is not None) - failed_before,
         "wall_time_s": round(last_reply - started, 1),
         "replies_per_s": round(len(replies) / max(last_reply - started, 1e-9), 1),
         "requests_per_s_overall": round(len(sends) / max(last_reply - started, 1e-9), 1),
@@ -268,6 +283,8 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=2, help="bursts in a row (memory should plateau)")
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds to wait for one burst's replies")
     parser.add_argument("--threads", type=int, default=1, help="ENCODER_THREADS (process mode)")
+    parser.add_argument("--faults", action="store_true",
+                        help="inject a 429, 5xx and dropped connections (sendMessage, getUpdates) in each burst")
     parser.add_argument("--restart", type=int, default=200, metavar="N",
                         help="process mode: then SIGTERM the bot with N questions in flight and restart it (0: skip)")
     args = parser.parse_args()
@@ -285,7 +302,7 @@ def main() -> None:
                 watch = MemoryWatch(psutil.Process(bot.pid))
                 for n in range(args.bursts):
                     results.append(run_burst(api, watch, args.questions, args.chats, args.deadline, QUESTIONS,
-                                             10_000 * (n + 1), lambda: time.sleep(2.0)))
+                                             10_000 * (n + 1), lambda: time.sleep(2.0), args.faults))
                     print(json.dumps(results[-1]), flush=True)
                 if args.restart:
                     restart, bot = run_restart(api, work, bot, args.restart, max(2, args.chats // 5), args.threads,
@@ -344,7 +361,7 @@ async def run_in_process(api: FakeBotApi, work: Path, args: argparse.Namespace) 
             for n in range(args.bursts):
                 results.append(await asyncio.to_thread(
                     run_burst, api, watch, args.questions, args.chats, args.deadline, FAKE_QUESTIONS,
-                    10_000 * (n + 1), settle))
+                    10_000 * (n + 1), settle, args.faults))
                 print(json.dumps(results[-1]), flush=True)
         finally:
             await app.updater.stop()
