@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,16 +42,27 @@ def question_kind(question: str) -> str:
     return "other"
 
 
+@lru_cache(maxsize=65536)
+def _facts(sentence: str) -> tuple[bool, bool, frozenset[str]]:
+    """What a sentence holds: a number, a date or time, and which names (lower-cased)."""
+    names = frozenset(m.group(0).lower() for m in _PROPER.finditer(sentence))
+    return bool(_NUMBER.search(sentence)), bool(_YEAR_OR_DATE.search(sentence)), names
+
+
+@lru_cache(maxsize=1024)
+def _asked(question: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in re.findall(r"\w+", question))
+
+
 def kind_match(kind: str, sentence: str, question: str) -> float:
     """1.0 when the sentence holds the kind of thing the question asks for and it is new."""
+    has_number, has_time, names = _facts(sentence)
     if kind == "number":
-        return 1.0 if _NUMBER.search(sentence) else 0.0
+        return 1.0 if has_number else 0.0
     if kind == "time":
-        return 1.0 if _YEAR_OR_DATE.search(sentence) else 0.0
+        return 1.0 if has_time else 0.0
     if kind in ("person", "place", "name"):
-        asked = {w.lower() for w in re.findall(r"\w+", question)}
-        names = [m.group(0) for m in _PROPER.finditer(sentence)]
-        return 1.0 if any(n.lower() not in asked for n in names) else 0.0
+        return 1.0 if names - _asked(question) else 0.0
     return 0.0
 
 

@@ -125,17 +125,17 @@ class Retriever:
             q_set = set(q_terms)
             idf = {t: self.idf(t) for t in q_set}
             total = sum(idf.values())
-            coverage = np.array(
-                [len(q_set & self.sentence_term_sets[i]) / len(q_set) for i in ids], dtype=np.float32
-            )
-            weighted = np.array(
-                [sum(idf[t] for t in q_set & self.sentence_term_sets[i]) / total for i in ids],
-                dtype=np.float32,
-            )
+            counts = np.zeros((3, len(ids)), dtype=np.float32)  # matched, matched IDF, new words
+            for j, i in enumerate(ids):
+                term_set = self.sentence_term_sets[i]
+                matched = q_set & term_set
+                counts[0, j] = len(matched)
+                counts[1, j] = sum(idf[t] for t in matched)
+                counts[2, j] = len(term_set) - len(matched)
+            coverage = counts[0] / len(q_set)
+            weighted = counts[1] / total
+            novelty = counts[2]
             corpus_coverage = sum(w for t, w in idf.items() if t in self.df) / total
-            novelty = np.array(
-                [len(self.sentence_term_sets[i] - q_set) for i in ids], dtype=np.float32
-            )
         else:
             pbm, pbm_max = np.zeros(len(ids), dtype=np.float32), 0.0
             coverage = np.zeros(len(ids), dtype=np.float32)
