@@ -98,7 +98,8 @@ class BuildReport:
         return "; ".join(parts)
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -255,7 +256,7 @@ class SentenceIndex:
             (build_dir / META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
             manifest = dict(self.manifest)
             manifest["checksums"] = {
-                name: _sha256_file(build_dir / name) for name in (VECTORS, FAISS_FILE, META)
+                name: sha256_file(build_dir / name) for name in (VECTORS, FAISS_FILE, META)
             }
             (build_dir / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             for name in (VECTORS, FAISS_FILE, META, MANIFEST):
@@ -286,7 +287,7 @@ class SentenceIndex:
                     f"version reads {FORMAT_VERSION}: run `python -m bot index` to rebuild it."
                 )
             for name, digest in manifest["checksums"].items():
-                if _sha256_file(build_dir / name) != digest:
+                if sha256_file(build_dir / name) != digest:
                     raise IndexProblem(
                         f"The index file {name} in {str(build_dir)!r} is corrupt (checksum mismatch): "
                         f"run `python -m bot index` to rebuild it."

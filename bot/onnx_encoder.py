@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from .encoder import ModelError, normalise, resolve_model
+from .index import sha256_file
 
 if TYPE_CHECKING:
     from .encoder import SentenceTransformerEncoder
@@ -82,14 +83,6 @@ def onnx_dir(index_dir: Path, model: str) -> Path:
     return index_dir / MODELS_DIR / model_key(model)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_manifest(folder: Path, model: str | None = None, verify: bool = True) -> OnnxManifest:
     """The manifest of an export folder, checking model name and (optionally) file checksums."""
     path = folder / ONNX_MANIFEST
@@ -106,7 +99,7 @@ def read_manifest(folder: Path, model: str | None = None, verify: bool = True) -
     if verify:
         for name, digest in manifest.checksums.items():
             file = folder / name
-            if not file.is_file() or _sha256_file(file) != digest:
+            if not file.is_file() or sha256_file(file) != digest:
                 raise OnnxProblem(f"The ONNX file {name} in {str(folder)!r} is missing or corrupt (checksum mismatch).")
     return manifest
 
@@ -217,7 +210,7 @@ def export_onnx(encoder: "SentenceTransformerEncoder", index_dir: Path) -> Path:
                 dynamo=False,
             )
         shutil.copyfile(model_path / TOKENIZER_FILE, work / TOKENIZER_FILE)
-        checksums = {name: _sha256_file(work / name) for name in (ONNX_FILE, TOKENIZER_FILE)}
+        checksums = {name: sha256_file(work / name) for name in (ONNX_FILE, TOKENIZER_FILE)}
         manifest = OnnxManifest(
             ONNX_FORMAT, encoder.name, str(model_path), int(encoder.dimension), max_seq_length, OPSET, 0.0, checksums
         )
