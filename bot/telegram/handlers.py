@@ -138,24 +138,22 @@ async def private_question(update: Update, context: BotContext) -> None:
     await answer_question(update, context, message_of(update).text or "")
 
 
-async def ask(update: Update, context: BotContext) -> None:
-    """Answer `/ask question` in any chat, or show how to use it."""
-    message = message_of(update)
-    question = command_argument(message)
+async def _answer_or_usage(update: Update, context: BotContext, question: str) -> None:
+    """Answer the question, or say how to ask when there is none."""
     if not question:
-        await reply_plain(message, USAGE_ASK)
+        await reply_plain(message_of(update), USAGE_ASK)
         return
     await answer_question(update, context, question)
+
+
+async def ask(update: Update, context: BotContext) -> None:
+    """Answer `/ask question` in any chat, or show how to use it."""
+    await _answer_or_usage(update, context, command_argument(message_of(update)))
 
 
 async def mentioned(update: Update, context: BotContext) -> None:
     """Answer a group message or channel post that mentions the bot."""
-    message = message_of(update)
-    question = without_mention(message)
-    if not question:
-        await reply_plain(message, USAGE_ASK)
-        return
-    await answer_question(update, context, question)
+    await _answer_or_usage(update, context, without_mention(message_of(update)))
 
 
 async def replied(update: Update, context: BotContext) -> None:
