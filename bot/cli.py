@@ -97,28 +97,27 @@ def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, mod
 @click.pass_context
 def index(ctx: click.Context) -> None:
     """Build or refresh the index of the corpus folder."""
-    from .corpus import CorpusError, load_corpus
-    from .encoder import ModelError, SentenceTransformerEncoder
-    from .index import IndexProblem, SentenceIndex
+    from .corpus import CorpusError
+    from .encoder import ModelError
+    from .index import IndexProblem
+    from .onnx_encoder import OnnxProblem
+    from .service import BuildJob, build_index
 
     settings = _settings(ctx)
     bar = _ProgressBar("embedding sentences")
+    job = BuildJob(
+        str(settings.corpus_dir), str(settings.index_dir), settings.embedding_model,
+        settings.encoder_threads, build=True,
+    )
     try:
-        corpus = load_corpus(settings.corpus_dir)
-        try:
-            previous = SentenceIndex.load(settings.index_dir)
-        except IndexProblem:
-            previous = None
-        encoder = SentenceTransformerEncoder(settings.embedding_model, settings.encoder_threads)
-        built, report = SentenceIndex.build(corpus, encoder, previous, bar)
-        bar.close()
-        built.save(settings.index_dir)
-    except (CorpusError, ModelError) as exc:
+        report = build_index(job, bar)  # also makes the ONNX export that serving encodes with
+    except (CorpusError, ModelError, IndexProblem, OnnxProblem, ValueError) as exc:
         raise Failure(str(exc)) from None
     except OSError as exc:
         raise _os_failure(exc) from None
     finally:
         bar.close()
+    assert report is not None  # build=True always reports
     for problem in report.skipped:
         click.echo(f"warning: skipped {problem}", err=True)
     click.echo(f"Indexed {report.summary()} -> {settings.index_dir}")

@@ -326,7 +326,7 @@ def test_start_without_a_token_opens_the_chat(fake_index):
 
 def test_index_warns_about_bad_files_and_indexes_the_rest(home, small_corpus, fake_model):
     (small_corpus / "broken.txt").write_bytes(b"Caf\xe9 news\n\nThe caf\xe9 opened.\n")
-    result = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "index")
+    result = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake", "index")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Indexed 1 articles, 4 sentences indexed")
     assert "skipped 1: broken.txt: not UTF-8" in result.stdout
