@@ -29,7 +29,7 @@ from bot.evaluate import fold, read_items
 from bot.index import SentenceIndex
 from bot.retrieve import Retriever
 
-RANK_FIELDS = ("dense", "context", "neighbour", "article", "lexical", "lexical_context", "lexical_neighbour", "coverage", "novelty", "kind")
+RANK_FIELDS = ("dense", "context", "lexical", "lexical_context", "coverage", "novelty", "kind")
 
 
 def candidate_table(retriever: Retriever, index: SentenceIndex, items, vectors):
@@ -41,7 +41,7 @@ def candidate_table(retriever: Retriever, index: SentenceIndex, items, vectors):
         texts = [index.sentences[i].text for i in f.ids]
         kind = question_kind(q)
         kinds = np.array([kind_match(kind, t, q) for t in texts], dtype=np.float32)
-        X = np.stack([f.dense, f.context, f.neighbour, f.article, f.lexical, f.lexical_context, f.lexical_neighbour, f.coverage, f.novelty, kinds], axis=1)
+        X = np.stack([f.dense, f.context, f.lexical, f.lexical_context, f.coverage, f.novelty, kinds], axis=1)
         gold = [fold(g) for g in item.gold]
         hits = np.array([any(g in fold(t) for g in gold) for t in texts])
         table.append((X, hits, f))

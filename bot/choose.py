@@ -76,11 +76,8 @@ class Weights:
 
     dense: float = 1.0
     context: float = 0.244
-    neighbour: float = 0.0
-    article: float = 0.0
     lexical: float = 0.139
     lexical_context: float = 0.228
-    lexical_neighbour: float = 0.0
     coverage: float = 0.313
     kind: float = 0.106
     novelty: float = 0.282
@@ -116,11 +113,8 @@ def score(features: Features, texts: list[str], question: str, w: Weights = DEFA
     return (
         w.dense * features.dense
         + w.context * features.context
-        + w.neighbour * features.neighbour
-        + w.article * features.article
         + w.lexical * features.lexical
         + w.lexical_context * features.lexical_context
-        + w.lexical_neighbour * features.lexical_neighbour
         + w.coverage * features.coverage
         + w.kind * kinds
         + w.novelty * features.novelty

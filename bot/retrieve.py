@@ -41,11 +41,8 @@ class Features:
     ids: np.ndarray  # sentence indices into the index
     dense: np.ndarray  # cosine of question and sentence
     context: np.ndarray  # cosine of question and the sentence's passage (mean of its vectors)
-    neighbour: np.ndarray  # best cosine of the sentence before or after in the paragraph
-    article: np.ndarray  # cosine of question and the sentence's article (mean of its vectors)
     lexical: np.ndarray  # BM25 of the sentence, divided by the best BM25 for this question
     lexical_context: np.ndarray  # BM25 of the passage, divided by the best passage BM25
-    lexical_neighbour: np.ndarray  # best BM25 of the sentence before or after, divided likewise
     coverage: np.ndarray  # share of the question's content words found in the sentence
     weighted_coverage: np.ndarray  # the same, each word weighted by its rarity (IDF)
     corpus_coverage: float  # IDF-weighted share of the question's words found anywhere at all
@@ -60,27 +57,11 @@ class Retriever:
     def __init__(self, index: SentenceIndex) -> None:
         self.index = index
         self.vectors = index.vectors
-        n = len(index.sentences)
         self.passage_of = np.array([s.passage for s in index.sentences], dtype=np.int64)
         passage_vectors = np.zeros((len(index.passages), self.vectors.shape[1]), dtype=np.float32)
         np.add.at(passage_vectors, self.passage_of, self.vectors)
         norms = np.linalg.norm(passage_vectors, axis=1, keepdims=True)
         self.passage_vectors = passage_vectors / np.maximum(norms, 1e-12)
-        docs = {doc: i for i, doc in enumerate(index.articles)}
-        self.article_of = np.array([docs[s.doc] for s in index.sentences], dtype=np.int64)
-        article_vectors = np.zeros((len(docs), self.vectors.shape[1]), dtype=np.float32)
-        np.add.at(article_vectors, self.article_of, self.vectors)
-        norms = np.linalg.norm(article_vectors, axis=1, keepdims=True)
-        self.article_vectors = article_vectors / np.maximum(norms, 1e-12)
-        # neighbours in the same paragraph (-1 where there is none)
-        prev = np.arange(n) - 1
-        nxt = np.arange(n) + 1
-        same = lambda a, b: (  # noqa: E731
-            index.sentences[a].doc == index.sentences[b].doc
-            and index.sentences[a].paragraph == index.sentences[b].paragraph
-        )
-        self.prev = np.array([p if p >= 0 and same(i, p) else -1 for i, p in enumerate(prev)])
-        self.next = np.array([q if q < n and same(i, q) else -1 for i, q in enumerate(nxt)])
         self.sentence_terms = [terms(s.text) for s in index.sentences]
         self.sentence_term_sets = [set(t) for t in self.sentence_terms]
         df: dict[str, int] = {}
@@ -112,12 +93,6 @@ class Retriever:
         q = q[0]
         dense = self.vectors[ids] @ q
         context = self.passage_vectors[self.passage_of[ids]] @ q
-        article = self.article_vectors[self.article_of[ids]] @ q
-        prev, nxt = self.prev[ids], self.next[ids]
-        neighbour = np.maximum(
-            np.where(prev >= 0, self.vectors[prev] @ q, -1.0),
-            np.where(nxt >= 0, self.vectors[nxt] @ q, -1.0),
-        )
         if q_terms:
             pbm_all = self.passage_bm25.get_scores(q_terms)
             pbm = pbm_all[self.passage_of[ids]]
@@ -144,17 +119,12 @@ class Retriever:
             novelty = np.array([len(self.sentence_term_sets[i]) for i in ids], dtype=np.float32)
         bm_max = float(bm.max()) if n else 0.0
         lexical = bm[ids]
-        padded_bm = np.append(bm, 0.0)
-        lexical_neighbour = np.maximum(padded_bm[prev], padded_bm[nxt])
         return Features(
             ids=ids,
             dense=dense,
             context=context,
-            neighbour=neighbour,
-            article=article,
             lexical=lexical / bm_max if bm_max > 0 else lexical,
             lexical_context=pbm / pbm_max if pbm_max > 0 else pbm,
-            lexical_neighbour=lexical_neighbour / bm_max if bm_max > 0 else lexical_neighbour,
             coverage=coverage,
             weighted_coverage=weighted,
             corpus_coverage=float(corpus_coverage),
