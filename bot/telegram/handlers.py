@@ -204,11 +204,18 @@ async def show_source(update: Update, context: BotContext) -> None:
         await send_html(context.bot, query.message.chat.id, passage, reply_to=query.message.message_id)
 
 
+async def refused(update: Update, context: BotContext) -> bool:
+    """Refuse, and say so, unless the sender is in ADMIN_IDS."""
+    if is_admin(update, context.settings.admin_ids):
+        return False
+    await reply_plain(message_of(update), REFUSED)
+    return True
+
+
 async def reindex(update: Update, context: BotContext) -> None:
     """Rebuild the index from the corpus folder and report what changed (admins only)."""
     message = message_of(update)
-    if not is_admin(update, context.settings.admin_ids):
-        await reply_plain(message, REFUSED)
+    if await refused(update, context):
         return
     if context.core.reindex_lock.locked():
         await reply_plain(message, REINDEX_BUSY)
@@ -221,8 +228,7 @@ async def reindex(update: Update, context: BotContext) -> None:
 async def add_article(update: Update, context: BotContext) -> None:
     """Put an uploaded .txt/.md article into the corpus and reindex (admins only)."""
     message = message_of(update)
-    if not is_admin(update, context.settings.admin_ids):
-        await reply_plain(message, REFUSED)
+    if await refused(update, context):
         return
     try:
         async with typing(message):
@@ -238,8 +244,7 @@ async def add_article(update: Update, context: BotContext) -> None:
 async def stats(update: Update, context: BotContext) -> None:
     """Show articles, sentences, uptime and questions answered (admins only)."""
     message = message_of(update)
-    if not is_admin(update, context.settings.admin_ids):
-        await reply_plain(message, REFUSED)
+    if await refused(update, context):
         return
     await reply_html(message, stats_html(context.service))
 
