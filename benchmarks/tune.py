@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer import Answerer, clean_question
-from bot.choose import DEFAULT_WEIGHTS, Weights, kind_match, question_kind, score
+from bot.choose import DEFAULT_WEIGHTS, Weights, score
 from bot.encoder import SentenceTransformerEncoder
 from bot.evaluate import fold, read_items
 from bot.index import SentenceIndex
@@ -39,9 +39,7 @@ def candidate_table(retriever: Retriever, index: SentenceIndex, items, vectors):
         q = clean_question(item.question)
         f = retriever.features(vector, q)
         texts = [index.sentences[i].text for i in f.ids]
-        kind = question_kind(q)
-        kinds = np.array([kind_match(kind, t, q) for t in texts], dtype=np.float32)
-        X = np.stack([f.dense, f.context, f.lexical, f.lexical_context, f.coverage, f.novelty, kinds], axis=1)
+        X = np.stack([f.dense, f.context, f.lexical, f.lexical_context, f.coverage, f.novelty, f.kind], axis=1)
         gold = [fold(g) for g in item.gold]
         hits = np.array([any(g in fold(t) for g in gold) for t in texts])
         table.append((X, hits, f))
@@ -143,8 +141,7 @@ def main() -> None:
         for item, vector in zip(items, vectors):
             q = clean_question(item.question)
             f = sub.retriever.features(vector, q)
-            texts = [sub.index.sentences[i].text for i in f.ids]
-            scores = score(f, texts, q, tuned)
+            scores = score(f, tuned)
             best = int(np.argmax(scores))
             X.append(decline_features(f, best, float(scores[best])))
             y.append(item.doc not in held)

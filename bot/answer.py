@@ -68,7 +68,7 @@ def clean_question(text: str) -> str:
     """The question with control characters removed and white space folded; raises QuestionError."""
     if not isinstance(text, str):
         raise QuestionError(f"A question must be text, got {type(text).__name__}.")
-    kept = "".join(
+    kept = text if text.isprintable() else "".join(  # printable: no Cc, Cf, Zl or Zp character in it
         " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch not in "\u200d" else ch
         for ch in text
     )
@@ -124,9 +124,7 @@ class Answerer:
 
     def rank(self, question: str, vector: np.ndarray) -> Choice:
         """All candidate sentences ranked, with the answer/decline decision."""
-        features = self.retriever.features(vector, question)
-        texts = [self.index.sentences[i].text for i in features.ids]
-        return choose(features, texts, question, self.max_citations, self.weights)
+        return choose(self.retriever.features(vector, question), self.max_citations, self.weights)
 
     def answer_vector(self, question: str, vector: np.ndarray) -> Answer:
         """Answer a cleaned question whose vector is already encoded."""
