@@ -25,7 +25,7 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bot.index import FLAT_LIMIT  # noqa: E402  (where the bot switches from flat to HNSW)
+from bot.index import FLAT_LIMIT, make_graph  # noqa: E402  (where and how the bot switches to HNSW)
 
 
 @dataclass
@@ -70,9 +70,7 @@ def measure(
     flat.add(data)
     flat_build = time.perf_counter() - started
     started = time.perf_counter()
-    hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efSearch = 128
-    hnsw.add(data)
+    hnsw = make_graph(data)
     hnsw_build = time.perf_counter() - started
 
     flush = np.ones(64 << 18, dtype=np.float32)  # 64 MB, about what one question's encode streams through

@@ -43,7 +43,7 @@ def test_word_scores_are_exactly_bm25s_scores(index):
 def test_a_corpus_beyond_the_flat_limit_answers_as_exact_search_does(index, bundled_service, monkeypatch):
     monkeypatch.setattr(bot.index, "FLAT_LIMIT", 100)  # the bundled corpus (289 sentences) now gets a graph
     graph = dataclasses.replace(index, faiss_index=None)
-    assert isinstance(graph.faiss_index, faiss.IndexHNSWFlat)
+    assert isinstance(graph.faiss_index, faiss.IndexHNSW)
     exact, approximate = bundled_service.answerer, Answerer(graph, bundled_service.answerer.encoder)
     for question in [q for q, *_ in ANSWERABLE] + UNRELATED:
         a, b = exact.answer(question), approximate.answer(question)
