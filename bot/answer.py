@@ -15,6 +15,7 @@ from .index import SentenceIndex
 from .retrieve import Retriever
 
 MAX_QUESTION_CHARS = 1000
+_LETTER = re.compile(r"[^\W\d_]")
 NOT_FOUND = "The articles don't say."
 
 
@@ -72,10 +73,10 @@ def clean_question(text: str) -> str:
         " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch not in "\u200d" else ch
         for ch in text
     )
-    question = re.sub(r"\s+", " ", kept).strip()
+    question = " ".join(kept.split())  # white space folded (str.split and re's \s agree on what it is)
     if not question:
         raise QuestionError("Please send a question in words, for example: Where did the summit take place?")
-    if not re.search(r"[^\W\d_]", question):
+    if not _LETTER.search(question):
         raise QuestionError("I can only answer questions written in words; please ask in a sentence.")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(

@@ -19,19 +19,21 @@ _PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 _WORD = re.compile(r"\w+")
 
 
+_KINDS = [
+    ("number", re.compile(r"\bhow (?:many|much|long|far|old|large|big|tall|high)\b|\bwhat (?:percentage|number|amount)\b")),
+    ("time", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|century|time)\b|\bin which year\b")),
+    ("person", re.compile(r"\bwho(?:m|se)?\b")),
+    ("place", re.compile(r"\bwhere\b|\bwhat (?:country|city|place|region|state)\b")),
+    ("name", re.compile(r"\b(?:name|named|called|title)\b")),
+]
+
+
 def question_kind(question: str) -> str:
     """The kind of answer a question asks for: number, time, person, place, name or other."""
     q = question.lower()
-    if re.search(r"\bhow (?:many|much|long|far|old|large|big|tall|high)\b|\bwhat (?:percentage|number|amount)\b", q):
-        return "number"
-    if re.search(r"\bwhen\b|\bwhat (?:year|date|day|month|century|time)\b|\bin which year\b", q):
-        return "time"
-    if re.search(r"\bwho(?:m|se)?\b", q):
-        return "person"
-    if re.search(r"\bwhere\b|\bwhat (?:country|city|place|region|state)\b", q):
-        return "place"
-    if re.search(r"\b(?:name|named|called|title)\b", q):
-        return "name"
+    for kind, pattern in _KINDS:
+        if pattern.search(q):
+            return kind
     return "other"
 
 

@@ -81,11 +81,14 @@ class Retriever:
             [t for i in range(p.first, p.last + 1) for t in sentence_terms[i]] for p in index.passages
         ]
         self.passage_bm25 = _Postings(_bm25(passage_terms))
+        words = list(self.bm25.columns)
+        df = np.array([self.bm25.df(w) for w in words], dtype=np.float64)
+        self._idf = dict(zip(words, np.log(1.0 + (n + 1) / (df + 0.5)).tolist()))
+        self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
 
     def idf(self, term: str) -> float:
         """Inverse sentence frequency; a word the corpus never uses counts as the rarest."""
-        n = len(self.index.sentences)
-        return float(np.log(1.0 + (n + 1) / (self.bm25.df(term) + 0.5)))
+        return self._idf.get(term, self._unseen_idf)
 
     def kind_match(self, question: str, ids: np.ndarray) -> np.ndarray:
         """1.0 where a candidate holds the kind of thing the question asks for (see question_kind)."""
@@ -100,7 +103,7 @@ class Retriever:
         if kind == "time":
             return self.has_time[ids].astype(np.float32)
         asked = asked_words(question)  # person, place, name: a name the question does not already use
-        return np.array([bool(self.names[i] - asked) for i in ids.tolist()], dtype=np.float32)
+        return np.array([not self.names[i] <= asked for i in ids.tolist()], dtype=np.float32)
 
     def features(self, question_vector: np.ndarray, question: str, k: int = 64) -> Features:
         """Evidence for the candidate sentences: FAISS's k nearest and BM25's k best."""
