@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer import Answerer, clean_question
-from bot.choose import DEFAULT_WEIGHTS, Weights, score
+from bot.choose import DEFAULT_WEIGHTS, score
 from bot.encoder import SentenceTransformerEncoder
 from bot.evaluate import fold, read_items
 from bot.index import SentenceIndex

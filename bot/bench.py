@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -215,7 +215,6 @@ def _serve_probe() -> None:
         service = QAService(settings)
         service.open(rebuild=False)
         answerer = service.answerer
-        pipelined = service.answer_many
     else:
         from .encoder import SentenceTransformerEncoder
         from .index import SentenceIndex
@@ -224,7 +223,6 @@ def _serve_probe() -> None:
 
         limit_threads(job["threads"])  # as QAService.open does
         answerer = Answerer(SentenceIndex.load(settings.index_dir), SentenceTransformerEncoder(job["model"], job["threads"]))
-        pipelined = None
     encoder = answerer.encoder
     html = to_telegram_html(answerer.answer(job["first"]))
     first_answer_at = time.time()
@@ -277,8 +275,6 @@ def _serve_probe() -> None:
         encode_all, _ = _timed(lambda: encoder.encode(job["burst"]))
         total, each, batches = asyncio.run(burst(job["burst"], answerer.answer_many))
         row = {"encode": encode_all, "total": total, "each": each, "batches": batches}
-        if pipelined is not None:
-            row["pipelined"] = asyncio.run(burst(job["burst"], pipelined))[0]
         bursts.append(row)
     print(json.dumps({
         "first_answer_at": first_answer_at,
@@ -453,8 +449,6 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
                    f"one ONNX encode of {len(burst)}", "s", 1.5),
             Figure("burst_reply_p50", f"burst of {len(burst)}: reply p50", _median([_p(b["each"], 50) for b in onnx["bursts"]]),
                    burst_encode, f"one ONNX encode of {len(burst)}", "s"),
-            Figure("burst_pipelined", f"burst of {len(burst)} via QAService.answer_many (encode/rank overlapped)",
-                   _median([b["pipelined"] for b in onnx["bursts"]]), burst_encode, f"one ONNX encode of {len(burst)}", "s", 1.5),
             Figure("torch_burst_all_replies", f"old path: torch burst of {len(burst)}",
                    _median([b["total"] for b in torch_probe["bursts"]]), _median([b["encode"] for b in torch_probe["bursts"]]),
                    f"one torch encode of {len(burst)}", "s"),

@@ -17,12 +17,11 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import Callable, TextIO
 
-from .answer import Answer, Answerer, clean_question
+from .answer import Answerer
 from .corpus import Corpus, CorpusError, load_corpus
 from .encoder import Encoder, ModelError, SentenceTransformerEncoder
 from .index import (
@@ -89,31 +88,6 @@ class QAService:
     @property
     def corpus_dir(self) -> Path:
         return self.settings.corpus_dir
-
-    def answer_many(self, questions: Sequence[str], chunk: int = 32) -> list[Answer]:
-        """The same answers as `answerer.answer_many`, with encoding and ranking overlapped.
-
-        Batches longer than `chunk` are encoded chunk by chunk in a helper thread while this
-        thread ranks the previous chunk (onnxruntime releases the GIL), so a burst costs about
-        one batched encode instead of encode + ranking. Raises QuestionError on the first bad
-        question, before anything is encoded. Does not count `questions_answered`.
-        """
-        if chunk < 1:
-            raise ValueError(f"chunk must be at least 1, got {chunk}")
-        answerer = self.answerer  # one index for the whole batch, even if a reindex swaps it meanwhile
-        cleaned = [clean_question(q) for q in questions]
-        if len(cleaned) <= chunk:
-            return answerer.answer_many(cleaned)
-        pieces = [cleaned[i : i + chunk] for i in range(0, len(cleaned), chunk)]
-        answers: list[Answer] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
-            pending = pool.submit(answerer.encoder.encode, pieces[0])
-            for i, piece in enumerate(pieces):
-                vectors = pending.result()
-                if i + 1 < len(pieces):
-                    pending = pool.submit(answerer.encoder.encode, pieces[i + 1])
-                answers.extend(answerer.answer_vector(q, v) for q, v in zip(piece, vectors))
-        return answers
 
     def _make_factory_encoder(self) -> Encoder:
         if self._factory_encoder is None:

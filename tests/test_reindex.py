@@ -129,13 +129,3 @@ def test_default_service_reindexes_in_a_child_process_without_torch(bundled_serv
     assert result["unchanged"] == 0
     assert result["embedded"] == 1 and result["changed"] == ["oxygen.md"]
     assert result["cited"] and "Quintus Pell" in result["cited"][0]
-
-
-
-def test_pipelined_answer_many_gives_the_same_answers(fake_service):
-    questions = [f"How many visitors are expected on day {n}?" for n in range(40)] + [
-        "When does the festival end?", "Who cut the ribbon?", "What opened on Friday?"
-    ] * 10
-    assert fake_service.answer_many(questions, chunk=8) == fake_service.answerer.answer_many(questions)
-    with pytest.raises(ValueError, match="got 0"):
-        fake_service.answer_many(questions, chunk=0)

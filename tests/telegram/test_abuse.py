@@ -16,7 +16,7 @@ from bot.telegram.format import RATE_LIMITED, REFUSED
 from .conftest import Running, start_running
 from .fake_api import FakeBotApi
 from .test_admin import NEW_ARTICLE
-from .updates import ADMIN_ID, ANONYMOUS_ADMIN_BOT, CHANNEL, CHANNEL_ID, GROUP, GROUP_ID, OTHER_ID, USER_ID, user
+from .updates import ADMIN_ID, ANONYMOUS_ADMIN_BOT, CHANNEL, GROUP, GROUP_ID, OTHER_ID, USER_ID, user
 
 CHANNEL_BOT = 136817688  # the user Telegram puts in `from` when a channel posts in a group
 SMALL_GROUP = {"id": -4242, "type": "group", "title": "Old-style group"}
