@@ -31,9 +31,9 @@ META = "meta.json"
 MANIFEST = "manifest.json"
 # Exact search up to here, an HNSW graph beyond. The bot searches right after the question's
 # encode has flushed the CPU caches, so a flat scan reads every vector from memory: measured
-# (benchmarks/faiss_scaling.py) 0.39 ms at 5k and 0.52 ms at 10k against ~0.3 ms for HNSW (M=32,
-# efSearch=128, recall@64 0.99); on squad-dev (10k sentences) the graph changed no top answer
-# and no decline on 10,570 questions.
+# (benchmarks/faiss_scaling.py) 0.31 ms at 5k and 0.56 ms at 10k against 0.25 ms for the graph
+# (make_graph; recall@64 0.99); on squad-dev (10k sentences) the graph changed no top answer and
+# no decline on 10,570 questions.
 FLAT_LIMIT = 4_000
 
 
