@@ -80,7 +80,7 @@ class Retriever:
         passage_terms = [
             [t for i in range(p.first, p.last + 1) for t in sentence_terms[i]] for p in index.passages
         ]
-        self.passage_bm25 = _Postings(_bm25(passage_terms))
+        self.passage_bm25 = _bm25(passage_terms)
         words = list(self.bm25.columns)
         df = np.array([self.bm25.df(w) for w in words], dtype=np.float64)
         self._idf = dict(zip(words, np.log(1.0 + (n + 1) / (df + 0.5)).tolist()))
@@ -125,7 +125,7 @@ class Retriever:
         candidate[best] = True
         ids = np.flatnonzero(candidate)
         bm_max = float(bm.max())
-        passage_bm = self.passage_bm25.scores(q_terms)
+        passage_bm = self.passage_bm25.get_scores(q_terms)
         passage_max = float(passage_bm.max())
         q_set = sorted(set(q_terms))
         idf = [self.idf(t) for t in q_set]
@@ -165,47 +165,37 @@ class Retriever:
 
 
 class _Postings:
-    """Per word, the documents that hold it and their BM25 weights, as bm25s indexed them.
-
-    `scores` gives what `bm25s.BM25.get_scores` gives (a test holds them equal) for a fifth of
-    its cost, and the same postings count a question's words per document without a loop.
-    """
+    """A bm25s index and, per word, the documents that hold it (read from that index once), so a
+    question's words are counted per document without a loop over documents."""
 
     def __init__(self, bm25: bm25s.BM25) -> None:
-        if bm25.nonoccurrence_array is not None:  # BM25L/BM25+ add a score to every document
-            raise ValueError(f"only BM25 variants without a non-occurrence score are supported, got {bm25.method!r}")
         matrix = bm25.scores  # bm25s's CSC matrix: documents and weights per word id
-        data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+        indices, indptr = matrix["indices"], matrix["indptr"]
+        self.bm25 = bm25
         self.size = int(matrix["num_docs"])
         self.columns = {
-            word: (indices[indptr[j] : indptr[j + 1]], data[indptr[j] : indptr[j + 1]])
+            word: indices[indptr[j] : indptr[j + 1]]
             for word, j in bm25.vocab_dict.items()
             if j + 1 < len(indptr)  # bm25s adds an empty token to the vocabulary with no column
         }
-        self.dtype = data.dtype
 
     def df(self, word: str) -> int:
         """How many documents hold the word."""
         column = self.columns.get(word)
-        return 0 if column is None else len(column[0])
+        return 0 if column is None else len(column)
 
-    def scores(self, words: Sequence[str]) -> np.ndarray:
-        """BM25 of every document for a query of `words` (repeated words count again, as in bm25s)."""
-        scores = np.zeros(self.size, dtype=self.dtype)
-        for w in words:
-            column = self.columns.get(w)
-            if column is not None:
-                scores[column[0]] += column[1]  # a word's documents are distinct: no np.add.at needed
-        return scores
+    def scores(self, words: list[str]) -> np.ndarray:
+        """BM25 of every document for a query of `words` (at least one)."""
+        return self.bm25.get_scores(words)
 
     def count(self, words: Sequence[str], weights: Sequence[float]) -> np.ndarray:
         """Per document: how many of the distinct `words` it holds (row 0) and the sum of their weights (row 1)."""
         counts = np.zeros((2, self.size), dtype=np.float64)
         for w, weight in zip(words, weights):
-            column = self.columns.get(w)
-            if column is not None:
-                counts[0, column[0]] += 1.0
-                counts[1, column[0]] += weight
+            rows = self.columns.get(w)
+            if rows is not None:  # a word's documents are distinct: no np.add.at needed
+                counts[0, rows] += 1.0
+                counts[1, rows] += weight
         return counts
 
 

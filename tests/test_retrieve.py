@@ -1,4 +1,4 @@
-"""Retrieval: the word scores are bm25s's, and a corpus big enough for HNSW answers as exact search does."""
+"""Retrieval: the word evidence of the candidates, and a corpus big enough for HNSW answers as exact search does."""
 
 from __future__ import annotations
 
@@ -10,16 +10,9 @@ import pytest
 
 import bot.index
 from bot.answer import Answerer
-from bot.retrieve import Retriever, _bm25, terms
+from bot.retrieve import Retriever
 
 from .test_answer import ANSWERABLE, UNRELATED
-
-QUERIES = [
-    "Which country has the most rainforest?",
-    "oxygen oxygen oxygen discovered",  # a repeated word counts again, as in bm25s
-    "zyxwv quux",  # no word the corpus knows
-    "Who named oxygen, and when did Priestley publish?",
-]
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +20,32 @@ def index(bundled_service):
     return bundled_service.answerer.index
 
 
-def test_word_scores_are_exactly_bm25s_scores(index):
+def _evidence(retriever: Retriever, vector: np.ndarray, question: str, fragment: str) -> dict[str, float]:
+    features = retriever.features(vector, question)
+    sentences = [retriever.index.sentences[i].text for i in features.ids]
+    j = next(j for j, text in enumerate(sentences) if fragment in text)
+    return {"coverage": features.coverage[j], "weighted": features.weighted_coverage[j], "kind": features.kind[j]}
+
+
+def test_word_evidence_counts_the_question_words_each_candidate_holds(index, bundled_service):
     retriever = Retriever(index)
-    reference = _bm25([terms(s.text) for s in index.sentences])
-    for query in QUERIES:
-        words = terms(query)
-        ours = retriever.bm25.scores(words)
-        assert ours.dtype == np.float32
-        if any(w in reference.vocab_dict for w in words):
-            np.testing.assert_array_equal(ours, reference.get_scores(words))
-        else:
-            assert not ours.any()
+    question = "Which disease can vampire bats spread?"  # content words: disease, can, vampire, bats, spread
+    vector = bundled_service.answerer.encoder.encode([question])[0]
+    rabies = _evidence(retriever, vector, question, "rabies")
+    assert rabies["coverage"] == pytest.approx(0.8)  # all but "disease"
+    assert 0 < rabies["weighted"] < 1
+    whole = _evidence(retriever, vector, "vampire bats spread rabies", "rabies")
+    assert whole["coverage"] == whole["weighted"] == pytest.approx(1.0)
+
+
+def test_kind_of_answer_is_marked_on_the_sentences_that_hold_it(index, bundled_service):
+    retriever = Retriever(index)
+    question = "How many people lived in the Amazon around 1500?"
+    vector = bundled_service.answerer.encoder.encode([question])[0]
+    assert _evidence(retriever, vector, question, "Some 5 million people")["kind"] == 1.0
+    who = "Who was the first European to travel the length of the Amazon River?"
+    vector = bundled_service.answerer.encoder.encode([who])[0]
+    assert _evidence(retriever, vector, who, "Francisco de Orellana")["kind"] == 1.0  # a name not in the question
 
 
 def test_a_corpus_beyond_the_flat_limit_answers_as_exact_search_does(index, bundled_service, monkeypatch):
