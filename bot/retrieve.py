@@ -76,13 +76,14 @@ class Retriever:
         self.has_number = np.zeros(n, dtype=bool)
         self.has_time = np.zeros(n, dtype=bool)
         self.names: list[frozenset[str]] = [frozenset()] * n
-        self.bm25 = _Postings(_bm25(sentence_terms))
+        self.bm25 = _bm25(sentence_terms)
+        self.postings = _Postings(self.bm25)
         passage_terms = [
             [t for i in range(p.first, p.last + 1) for t in sentence_terms[i]] for p in index.passages
         ]
         self.passage_bm25 = _bm25(passage_terms)
-        words = list(self.bm25.columns)
-        df = np.array([self.bm25.df(w) for w in words], dtype=np.float64)
+        words = list(self.postings.columns)
+        df = np.array([self.postings.df(w) for w in words], dtype=np.float64)
         self._idf = dict(zip(words, np.log(1.0 + (n + 1) / (df + 0.5)).tolist()))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
 
@@ -116,7 +117,7 @@ class Retriever:
             ids = np.unique(nearest[0][nearest[0] >= 0])
             zeros = np.zeros(len(ids), dtype=np.float32)
             return self._features(q[0], question, ids, zeros, zeros, zeros, zeros, 0.0, self.term_counts[ids], 0.0, 0)
-        bm = self.bm25.scores(q_terms)
+        bm = self.bm25.get_scores(q_terms)
         best = np.flatnonzero(bm > 0)  # BM25's k best among the sentences that share a word (ties kept)
         if len(best) > k:
             best = best[bm[best] >= np.partition(bm[best], len(best) - k)[len(best) - k]]
@@ -130,14 +131,14 @@ class Retriever:
         q_set = sorted(set(q_terms))
         idf = [self.idf(t) for t in q_set]
         total = sum(idf)
-        matched, weighted = self.bm25.count(q_set, idf)[:, ids]
+        matched, weighted = self.postings.count(q_set, idf)[:, ids]
         return self._features(
             q[0], question, ids,
             lexical=bm[ids] / bm_max if bm_max > 0 else bm[ids],
             lexical_context=passage_bm[self.passage_of[ids]] / passage_max if passage_max > 0 else passage_bm[self.passage_of[ids]],
             coverage=matched / len(q_set),
             weighted_coverage=weighted / total,
-            corpus_coverage=sum(w for t, w in zip(q_set, idf) if self.bm25.df(t)) / total,
+            corpus_coverage=sum(w for t, w in zip(q_set, idf) if self.postings.df(t)) / total,
             new_words=self.term_counts[ids] - matched,
             bm25_max=bm_max,
             query_terms=len(q_terms),
@@ -165,13 +166,12 @@ class Retriever:
 
 
 class _Postings:
-    """A bm25s index and, per word, the documents that hold it (read from that index once), so a
-    question's words are counted per document without a loop over documents."""
+    """Per word, the documents that hold it, read once from a bm25s index, so a question's words
+    are counted per document without a loop over documents."""
 
     def __init__(self, bm25: bm25s.BM25) -> None:
         matrix = bm25.scores  # bm25s's CSC matrix: documents and weights per word id
         indices, indptr = matrix["indices"], matrix["indptr"]
-        self.bm25 = bm25
         self.size = int(matrix["num_docs"])
         self.columns = {
             word: indices[indptr[j] : indptr[j + 1]]
@@ -183,10 +183,6 @@ class _Postings:
         """How many documents hold the word."""
         column = self.columns.get(word)
         return 0 if column is None else len(column)
-
-    def scores(self, words: list[str]) -> np.ndarray:
-        """BM25 of every document for a query of `words` (at least one)."""
-        return self.bm25.get_scores(words)
 
     def count(self, words: Sequence[str], weights: Sequence[float]) -> np.ndarray:
         """Per document: how many of the distinct `words` it holds (row 0) and the sum of their weights (row 1)."""
