@@ -141,12 +141,18 @@ class SlowReindexService(QAService):
         return super().reindex(progress)
 
 
+def slow_service_with_new_article(settings: Settings, corpus_dir: Path) -> SlowReindexService:
+    """An opened SlowReindexService whose corpus has since gained bridge.md (a reindex adds it)."""
+    service = SlowReindexService(settings, encoder_factory=FakeEncoder)
+    service.open()
+    (corpus_dir / "bridge.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    return service
+
+
 async def test_questions_are_answered_from_the_old_index_during_a_reindex(
     tg_settings: Settings, fake_api: FakeBotApi, corpus_dir: Path
 ) -> None:
-    service = SlowReindexService(tg_settings, encoder_factory=FakeEncoder)
-    service.open()
-    (corpus_dir / "bridge.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    service = slow_service_with_new_article(tg_settings, corpus_dir)
     async with start_running(tg_settings, service, fake_api) as running:
         running.send.private("/reindex", user_id=ADMIN_ID)
         await running.reply("sendChatAction", chat_id=ADMIN_ID)

@@ -21,7 +21,7 @@ from tests.fakes import FakeEncoder
 
 from .conftest import Running, start_running
 from .fake_api import FakeBotApi
-from .test_admin import NEW_ARTICLE, SlowReindexService
+from .test_admin import NEW_ARTICLE, slow_service_with_new_article
 from .updates import ADMIN_ID, GROUP, USER_ID, user
 
 FAILED = "Reindex failed"
@@ -105,9 +105,7 @@ async def test_rebuild_process_killed_half_way(
 async def test_questions_during_a_reindex_are_all_answered_once(
     tg_settings: Settings, fake_api: FakeBotApi, corpus_dir: Path
 ) -> None:
-    service = SlowReindexService(tg_settings, encoder_factory=FakeEncoder)
-    service.open()
-    (corpus_dir / "bridge.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    service = slow_service_with_new_article(tg_settings, corpus_dir)
     async with start_running(tg_settings, service, fake_api) as running:
         running.send.private("/reindex", user_id=ADMIN_ID)
         await running.reply("sendChatAction", chat_id=ADMIN_ID)  # the rebuild has started
