@@ -53,15 +53,40 @@ class Features:
     query_terms: int  # content words in the question
 
 
+@dataclass(frozen=True)
+class Words:
+    """What the question's words alone say about every sentence (one array element per sentence).
+
+    Needs no question vector, so `Answerer` works it out while the encoder embeds the question;
+    `Retriever.features` then only picks out the candidates' elements.
+    """
+
+    terms: list[str]  # the question's content words, stemmed, in question order
+    best: np.ndarray  # BM25's k best sentences (all tied at the k-th kept)
+    lexical: np.ndarray  # BM25 of the sentence / the best sentence BM25
+    lexical_context: np.ndarray  # BM25 of the sentence's passage / the best passage BM25
+    coverage: np.ndarray  # share of the distinct content words the sentence holds
+    weighted_coverage: np.ndarray  # the same, each word weighted by its IDF
+    novelty: np.ndarray  # how many words the sentence adds (log-scaled, ~[0, 1])
+    corpus_coverage: float  # IDF-weighted share of the content words found anywhere
+    bm25_max: float  # raw best sentence BM25
+    kind: str  # what kind of answer is asked for (kinds.question_kind)
+    asked: frozenset[str]  # the question's own words, lower-cased (kinds.asked_words)
+
+
 class Retriever:
     """Scores every sentence of an index against a question vector and text.
 
     Everything that depends only on the corpus is worked out once here, so a question costs
-    one FAISS search and a few array operations over the postings of its own words.
+    one FAISS search and a few array operations over the postings of its own words. The word
+    part (`words`) needs no vector: `Answerer` runs it while the question is being encoded.
     """
 
-    def __init__(self, index: SentenceIndex) -> None:
+    def __init__(self, index: SentenceIndex, candidates: int = 64) -> None:
+        if candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {candidates}")
         self.index = index
+        self.k = min(candidates, len(index.sentences))  # FAISS's k nearest and BM25's k best
         self.vectors = index.vectors
         self.passage_of = np.array([s.passage for s in index.sentences], dtype=np.int64)
         passage_vectors = np.zeros((len(index.passages), self.vectors.shape[1]), dtype=np.float32)
@@ -76,14 +101,13 @@ class Retriever:
         self.has_number = np.zeros(n, dtype=bool)
         self.has_time = np.zeros(n, dtype=bool)
         self.names: list[frozenset[str]] = [frozenset()] * n
-        self.bm25 = _bm25(sentence_terms)
-        self.postings = _Postings(self.bm25)
+        self.sentence_words = _Columns(_bm25(sentence_terms))
         passage_terms = [
             [t for i in range(p.first, p.last + 1) for t in sentence_terms[i]] for p in index.passages
         ]
-        self.passage_bm25 = _bm25(passage_terms)
-        words = list(self.postings.columns)
-        df = np.array([self.postings.df(w) for w in words], dtype=np.float64)
+        self.passage_words = _Columns(_bm25(passage_terms))
+        words = list(self.sentence_words.columns)
+        df = np.array([self.sentence_words.df(w) for w in words], dtype=np.float64)
         self._idf = dict(zip(words, np.log(1.0 + (n + 1) / (df + 0.5)).tolist()))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
 
@@ -91,90 +115,88 @@ class Retriever:
         """Inverse sentence frequency; a word the corpus never uses counts as the rarest."""
         return self._idf.get(term, self._unseen_idf)
 
-    def kind_match(self, question: str, ids: np.ndarray) -> np.ndarray:
+    def words(self, question: str) -> Words:
+        """The evidence of the question's words for every sentence (thread-safe: reads only)."""
+        q_terms = terms(question)
+        bm = self.sentence_words.bm25(q_terms)
+        best = np.flatnonzero(bm)  # BM25's k best among the sentences that share a word (ties kept)
+        if len(best) > self.k:
+            best = best[bm[best] >= np.partition(bm[best], len(best) - self.k)[len(best) - self.k]]
+        bm_max = float(bm.max())
+        passage_bm = self.passage_words.bm25(q_terms)
+        passage_max = float(passage_bm.max())
+        q_set = sorted(set(q_terms))
+        idf = [self.idf(t) for t in q_set]
+        matched, weighted = self.sentence_words.count(q_set, idf)
+        total = sum(idf)
+        found = sum(w for t, w in zip(q_set, idf) if self.sentence_words.df(t))
+        return Words(
+            terms=q_terms,
+            best=best,
+            lexical=bm / bm_max if bm_max > 0 else bm,
+            lexical_context=(passage_bm / passage_max if passage_max > 0 else passage_bm)[self.passage_of],
+            coverage=(matched / max(len(q_set), 1)).astype(np.float32),
+            weighted_coverage=(weighted / (total or 1.0)).astype(np.float32),
+            novelty=np.log1p(self.term_counts - matched) / np.log(32.0),
+            corpus_coverage=found / total if total else 0.0,
+            bm25_max=bm_max,
+            kind=question_kind(question),
+            asked=frozenset(asked_words(question)),
+        )
+
+    def kind_match(self, words: Words, ids: np.ndarray) -> np.ndarray:
         """1.0 where a candidate holds the kind of thing the question asks for (see question_kind)."""
-        kind = question_kind(question)
-        if kind == "other":
+        if words.kind == "other":
             return np.zeros(len(ids), dtype=np.float32)
         for i in ids[~self._facts_known[ids]].tolist():
             self.has_number[i], self.has_time[i], self.names[i] = sentence_facts(self.index.sentences[i].text)
             self._facts_known[i] = True  # set last: a concurrent caller never reads half-filled facts
-        if kind == "number":
+        if words.kind == "number":
             return self.has_number[ids].astype(np.float32)
-        if kind == "time":
+        if words.kind == "time":
             return self.has_time[ids].astype(np.float32)
-        asked = asked_words(question)  # person, place, name: a name the question does not already use
-        return np.array([not self.names[i] <= asked for i in ids.tolist()], dtype=np.float32)
+        # person, place, name: a name the question does not already use
+        return np.array([not self.names[i] <= words.asked for i in ids.tolist()], dtype=np.float32)
 
-    def features(self, question_vector: np.ndarray, question: str, k: int = 64) -> Features:
-        """Evidence for the candidate sentences: FAISS's k nearest and BM25's k best."""
+    def features(self, question_vector: np.ndarray, question: str, words: Words | None = None) -> Features:
+        """Evidence for the candidate sentences: FAISS's k nearest and BM25's k best.
+
+        `words` is `self.words(question)` when the caller has it already.
+        """
+        if words is None:
+            words = self.words(question)
         q = np.ascontiguousarray(question_vector, dtype=np.float32).reshape(1, -1)
-        n = len(self.index.sentences)
-        k = min(k, n)
-        _, nearest = self.index.faiss_index.search(q, k)
-        q_terms = terms(question)
-        if not q_terms:
-            ids = np.unique(nearest[0][nearest[0] >= 0])
-            zeros = np.zeros(len(ids), dtype=np.float32)
-            return self._features(q[0], question, ids, zeros, zeros, zeros, zeros, 0.0, self.term_counts[ids], 0.0, 0)
-        bm = self.bm25.get_scores(q_terms)
-        best = np.flatnonzero(bm > 0)  # BM25's k best among the sentences that share a word (ties kept)
-        if len(best) > k:
-            best = best[bm[best] >= np.partition(bm[best], len(best) - k)[len(best) - k]]
-        candidate = np.zeros(n, dtype=bool)
+        _, nearest = self.index.faiss_index.search(q, self.k)
+        candidate = np.zeros(len(self.index.sentences), dtype=bool)
         candidate[nearest[0][nearest[0] >= 0]] = True
-        candidate[best] = True
+        candidate[words.best] = True
         ids = np.flatnonzero(candidate)
-        bm_max = float(bm.max())
-        passage_bm = self.passage_bm25.get_scores(q_terms)
-        passage_max = float(passage_bm.max())
-        q_set = sorted(set(q_terms))
-        idf = [self.idf(t) for t in q_set]
-        total = sum(idf)
-        matched, weighted = self.postings.count(q_set, idf)[:, ids]
-        return self._features(
-            q[0], question, ids,
-            lexical=bm[ids] / bm_max if bm_max > 0 else bm[ids],
-            lexical_context=passage_bm[self.passage_of[ids]] / passage_max if passage_max > 0 else passage_bm[self.passage_of[ids]],
-            coverage=matched / len(q_set),
-            weighted_coverage=weighted / total,
-            corpus_coverage=sum(w for t, w in zip(q_set, idf) if self.postings.df(t)) / total,
-            new_words=self.term_counts[ids] - matched,
-            bm25_max=bm_max,
-            query_terms=len(q_terms),
-        )
-
-    def _features(
-        self, q: np.ndarray, question: str, ids: np.ndarray, lexical: np.ndarray, lexical_context: np.ndarray,
-        coverage: np.ndarray, weighted_coverage: np.ndarray, corpus_coverage: float, new_words: np.ndarray,
-        bm25_max: float, query_terms: int,
-    ) -> Features:
         return Features(
             ids=ids,
-            dense=self.vectors[ids] @ q,
-            context=self.passage_vectors[self.passage_of[ids]] @ q,
-            lexical=lexical,
-            lexical_context=lexical_context,
-            coverage=coverage.astype(np.float32),
-            weighted_coverage=weighted_coverage.astype(np.float32),
-            corpus_coverage=float(corpus_coverage),
-            novelty=np.log1p(new_words) / np.log(32.0),
-            kind=self.kind_match(question, ids),
-            bm25_max=bm25_max,
-            query_terms=query_terms,
+            dense=self.vectors[ids] @ q[0],
+            context=self.passage_vectors[self.passage_of[ids]] @ q[0],
+            lexical=words.lexical[ids],
+            lexical_context=words.lexical_context[ids],
+            coverage=words.coverage[ids],
+            weighted_coverage=words.weighted_coverage[ids],
+            corpus_coverage=words.corpus_coverage,
+            novelty=words.novelty[ids],
+            kind=self.kind_match(words, ids),
+            bm25_max=words.bm25_max,
+            query_terms=len(words.terms),
         )
 
 
-class _Postings:
-    """Per word, the documents that hold it, read once from a bm25s index, so a question's words
-    are counted per document without a loop over documents."""
+class _Columns:
+    """Per word, the documents that hold it and its BM25 weight in each, read once from a bm25s
+    index, so a question's words are summed per document in one pass without a loop over them."""
 
     def __init__(self, bm25: bm25s.BM25) -> None:
         matrix = bm25.scores  # bm25s's CSC matrix: documents and weights per word id
-        indices, indptr = matrix["indices"], matrix["indptr"]
+        indices, indptr, data = matrix["indices"], matrix["indptr"], matrix["data"]
         self.size = int(matrix["num_docs"])
         self.columns = {
-            word: indices[indptr[j] : indptr[j + 1]]
+            word: (indices[indptr[j] : indptr[j + 1]], data[indptr[j] : indptr[j + 1]])
             for word, j in bm25.vocab_dict.items()
             if j + 1 < len(indptr)  # bm25s adds an empty token to the vocabulary with no column
         }
@@ -182,17 +204,24 @@ class _Postings:
     def df(self, word: str) -> int:
         """How many documents hold the word."""
         column = self.columns.get(word)
-        return 0 if column is None else len(column)
+        return 0 if column is None else len(column[0])
 
-    def count(self, words: Sequence[str], weights: Sequence[float]) -> np.ndarray:
-        """Per document: how many of the distinct `words` it holds (row 0) and the sum of their weights (row 1)."""
-        counts = np.zeros((2, self.size), dtype=np.float64)
-        for w, weight in zip(words, weights):
-            rows = self.columns.get(w)
-            if rows is not None:  # a word's documents are distinct: no np.add.at needed
-                counts[0, rows] += 1.0
-                counts[1, rows] += weight
-        return counts
+    def bm25(self, words: Sequence[str]) -> np.ndarray:
+        """BM25 per document (a repeated word counts again, as in bm25s's own get_scores)."""
+        found = [self.columns[w] for w in words if w in self.columns]
+        if not found:
+            return np.zeros(self.size, dtype=np.float32)
+        rows = np.concatenate([r for r, _ in found])
+        return np.bincount(rows, np.concatenate([d for _, d in found]), self.size).astype(np.float32)
+
+    def count(self, words: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Per document: how many of the distinct `words` it holds, and the sum of their weights."""
+        found = [(self.columns[w][0], weight) for w, weight in zip(words, weights) if w in self.columns]
+        if not found:
+            return np.zeros(self.size), np.zeros(self.size)
+        rows = np.concatenate([r for r, _ in found])
+        each = np.repeat([weight for _, weight in found], [len(r) for r, _ in found])
+        return np.bincount(rows, minlength=self.size).astype(np.float64), np.bincount(rows, each, self.size)
 
 
 def _bm25(token_lists: list[list[str]]) -> bm25s.BM25:

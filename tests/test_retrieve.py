@@ -56,3 +56,8 @@ def test_a_corpus_beyond_the_flat_limit_answers_as_exact_search_does(index, bund
     for question in [q for q, *_ in ANSWERABLE] + UNRELATED:
         a, b = exact.answer(question), approximate.answer(question)
         assert (b.answered, [c.text for c in b.citations]) == (a.answered, [c.text for c in a.citations]), question
+
+
+def test_a_retriever_needs_at_least_one_candidate(index):
+    with pytest.raises(ValueError, match="got 0"):
+        Retriever(index, candidates=0)
