@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
@@ -12,9 +13,13 @@ import numpy as np
 from .choose import DEFAULT_WEIGHTS, Choice, Weights, choose
 from .encoder import Encoder
 from .index import SentenceIndex
-from .retrieve import Retriever
+from .retrieve import Retriever, Words
 
 MAX_QUESTION_CHARS = 1000
+# Up to this many questions have their words scored during the encode (Answerer); a bigger
+# batch scores them one question at a time afterwards, so it never holds all their
+# per-sentence arrays at once (a few arrays of corpus size per question).
+OVERLAP_LIMIT = 32
 _LETTER = re.compile(r"[^\W\d_]")
 NOT_FOUND = "The articles don't say."
 
@@ -87,7 +92,12 @@ def clean_question(text: str) -> str:
 
 
 class Answerer:
-    """Answers questions from one index with one encoder."""
+    """Answers questions from one index with one encoder.
+
+    With a `helper` executor, the word evidence of up to OVERLAP_LIMIT questions (BM25, word
+    counts) is worked out there while this thread encodes them: onnxruntime and torch release
+    the GIL while the model runs, so on a machine with a second core that work costs no time.
+    """
 
     def __init__(
         self,
@@ -95,6 +105,7 @@ class Answerer:
         encoder: Encoder,
         max_citations: int = 3,
         weights: Weights = DEFAULT_WEIGHTS,
+        helper: Executor | None = None,
     ) -> None:
         if index.model != encoder.name:
             raise ValueError(f"index built with {index.model!r} but encoder is {encoder.name!r}")
@@ -109,6 +120,7 @@ class Answerer:
         self.encoder = encoder
         self.max_citations = max_citations
         self.weights = weights
+        self.helper = helper
         self.retriever = Retriever(index)
 
     def answer(self, question: str) -> Answer:
@@ -120,16 +132,23 @@ class Answerer:
         cleaned = [clean_question(q) for q in questions]
         if not cleaned:
             return []
+        if self.helper is None or len(cleaned) > OVERLAP_LIMIT:
+            vectors = self.encoder.encode(cleaned)
+            return [self.answer_vector(q, v) for q, v in zip(cleaned, vectors)]
+        pending = self.helper.submit(self._words, cleaned)
         vectors = self.encoder.encode(cleaned)
-        return [self.answer_vector(q, v) for q, v in zip(cleaned, vectors)]
+        return [self.answer_vector(q, v, w) for q, v, w in zip(cleaned, vectors, pending.result())]
 
-    def rank(self, question: str, vector: np.ndarray) -> Choice:
+    def _words(self, questions: list[str]) -> list[Words]:
+        return [self.retriever.words(q) for q in questions]
+
+    def rank(self, question: str, vector: np.ndarray, words: Words | None = None) -> Choice:
         """All candidate sentences ranked, with the answer/decline decision."""
-        return choose(self.retriever.features(vector, question), self.max_citations, self.weights)
+        return choose(self.retriever.features(vector, question, words), self.max_citations, self.weights)
 
-    def answer_vector(self, question: str, vector: np.ndarray) -> Answer:
-        """Answer a cleaned question whose vector is already encoded."""
-        choice = self.rank(question, vector)
+    def answer_vector(self, question: str, vector: np.ndarray, words: Words | None = None) -> Answer:
+        """Answer a cleaned question whose vector is already encoded (and maybe its `words`)."""
+        choice = self.rank(question, vector, words)
         if choice.answered:
             cited = self._citations(choice, choice.cited)
             text = " ".join(c.text for c in cited)

@@ -273,7 +273,9 @@ class OnnxEncoder:
             raise OnnxProblem(f"onnxruntime cannot load {str(self.folder / ONNX_FILE)!r}: {exc}") from exc
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(texts)
+        # one text: `encode` holds the GIL throughout, where `encode_batch` lets it go and then
+        # waits to take it back (up to a switch interval when another thread is busy in Python)
+        encodings = [self.tokenizer.encode(texts[0])] if len(texts) == 1 else self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         (vectors,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})

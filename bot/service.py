@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, TextIO
@@ -69,6 +70,9 @@ class QAService:
         self._encoder: Encoder | None = None  # the serving encoder
         self._answerer: Answerer | None = None
         self._lock = threading.Lock()  # one rebuild at a time
+        # scores the questions' words while the encoder embeds them (Answerer); its one thread
+        # starts with the first question and ends with the process
+        self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="question-words")
         self.started = time.monotonic()
         self.questions_answered = 0
 
@@ -144,7 +148,7 @@ class QAService:
                 report = run_build_process(s, build=True, progress=progress)
                 index = SentenceIndex.load(s.index_dir)
         self._encoder = self._serving_encoder()
-        self._answerer = Answerer(index, self._encoder, s.max_citations)
+        self._answerer = Answerer(index, self._encoder, s.max_citations, helper=self._helper)
         return report
 
     def _unchanged(self, index: SentenceIndex, corpus: Corpus) -> bool:
@@ -206,7 +210,7 @@ class QAService:
             report.seconds = time.perf_counter() - started
         if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
             self._encoder = self._serving_encoder()
-        self._answerer = Answerer(index, self._encoder, s.max_citations)
+        self._answerer = Answerer(index, self._encoder, s.max_citations, helper=self._helper)
         log.info("reindexed: %s", report.summary())
         return report
 

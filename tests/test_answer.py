@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from bot.answer import MAX_QUESTION_CHARS, NOT_FOUND, QuestionError, clean_question
+from bot.answer import MAX_QUESTION_CHARS, NOT_FOUND, OVERLAP_LIMIT, Answerer, QuestionError, clean_question
 from bot.split import split_sentences
 
 AMAZON = "amazon-rainforest.md"
@@ -146,6 +146,16 @@ def test_many_questions_at_once_match_one_at_a_time(answerer):
     alone = [answerer.answer(q) for q in questions]
     assert [a.answered for a in together] == [True, False, True]
     assert [a.citations for a in together] == [a.citations for a in alone]
+
+
+def test_words_scored_while_the_question_is_encoded_give_the_same_answers(answerer):
+    assert answerer.helper is not None  # the service's answerer scores words in a helper thread
+    serial = Answerer(answerer.index, answerer.encoder, answerer.max_citations)
+    questions = [q for q, *_ in ANSWERABLE] + UNRELATED
+    assert [answerer.answer(q) for q in questions] == [serial.answer(q) for q in questions]
+    assert answerer.answer_many(questions) == serial.answer_many(questions)
+    burst = (questions * 3)[: OVERLAP_LIMIT + 5]  # beyond the limit: scored after the encode
+    assert answerer.answer_many(burst) == serial.answer_many(burst)
 
 
 # --- questions that cannot be asked ----------------------------------------------------------
