@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Callable, Sequence
 import faiss
 import numpy as np
 
-from .corpus import Article, Corpus, CorpusError, load_corpus
+from .corpus import Article, Corpus, CorpusError, load_corpus, unchanged as corpus_unchanged
 from .encoder import Encoder
 from .split import Passage, Sentence, split_articles
+from .words import WordIndex
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ CURRENT = "CURRENT"
 VECTORS = "vectors.npy"
 FAISS_FILE = "sentences.faiss"
 META = "meta.json"
+WORDS_FILE = "words.npz"  # the BM25 word index (bot.words); an index saved without it still loads
 MANIFEST = "manifest.json"
 # Exact search up to here, an HNSW graph beyond. The bot searches right after the question's
 # encode has flushed the CPU caches, so a flat scan reads every vector from memory: measured
@@ -161,6 +164,7 @@ class SentenceIndex:
     vectors: np.ndarray
     manifest: dict
     faiss_index: faiss.Index | None = None
+    words: WordIndex | None = None  # None: the Retriever works it out from the sentences
 
     def __post_init__(self) -> None:
         if self.faiss_index is None:
@@ -222,7 +226,8 @@ class SentenceIndex:
             "sentences": len(sentences),
             "faiss": "flat" if len(sentences) <= FLAT_LIMIT else "hnsw",
         }
-        index = cls({a.doc: a for a in corpus.articles}, sentences, passages, vectors, manifest)
+        words = WordIndex.build([s.text for s in sentences], [(p.first, p.last) for p in passages])
+        index = cls({a.doc: a for a in corpus.articles}, sentences, passages, vectors, manifest, words=words)
         report = BuildReport(
             articles=len(corpus.articles),
             sentences=len(sentences),
@@ -272,12 +277,14 @@ class SentenceIndex:
                 "passages": [asdict(p) for p in self.passages],
             }
             (build_dir / META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+            files = [VECTORS, FAISS_FILE, META]
+            if self.words is not None:
+                self.words.save(build_dir / WORDS_FILE)
+                files.append(WORDS_FILE)
             manifest = dict(self.manifest)
-            manifest["checksums"] = {
-                name: sha256_file(build_dir / name) for name in (VECTORS, FAISS_FILE, META)
-            }
+            manifest["checksums"] = {name: sha256_file(build_dir / name) for name in files}
             (build_dir / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-            for name in (VECTORS, FAISS_FILE, META, MANIFEST):
+            for name in files + [MANIFEST]:
                 with (build_dir / name).open("rb") as handle:
                     os.fsync(handle.fileno())
             pointer = index_dir / f".{CURRENT}.tmp"
@@ -313,7 +320,11 @@ class SentenceIndex:
             meta = json.loads((build_dir / META).read_text(encoding="utf-8"))
             vectors = np.load(build_dir / VECTORS)
             faiss_index = faiss.read_index(str(build_dir / FAISS_FILE))
-        except (OSError, KeyError, ValueError) as exc:
+            words = (
+                WordIndex.load(build_dir / WORDS_FILE, len(meta["sentences"]), len(meta["passages"]))
+                if WORDS_FILE in manifest["checksums"] else None
+            )
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             if isinstance(exc, IndexProblem):
                 raise
             raise IndexProblem(
@@ -330,6 +341,7 @@ class SentenceIndex:
             vectors,
             manifest,
             faiss_index,
+            words,
         )
 
     def check(self, model: str, corpus_fingerprint: dict[str, str]) -> None:
@@ -361,16 +373,20 @@ def open_index(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[SentenceIndex, BuildReport | None]:
     """The index for this corpus and model: loaded if it matches, else rebuilt (or refused)."""
-    corpus = load_corpus(corpus_dir)
     previous: SentenceIndex | None = None
+    corpus: Corpus | None = None
     try:
         previous = SentenceIndex.load(index_dir)
+        if previous.model == model and corpus_unchanged(corpus_dir, previous.fingerprint()):
+            return previous, None  # the articles were not even parsed
+        corpus = load_corpus(corpus_dir)
         previous.check(model, corpus.fingerprint())
         return previous, None
     except IndexProblem as problem:
         if not rebuild:
             raise
         log.info("rebuilding the index: %s", problem)
+    corpus = corpus or load_corpus(corpus_dir)
     index, report = SentenceIndex.build(corpus, LazyEncoder(encoder_factory, model), previous, progress)
     index.save(index_dir)
     return index, report

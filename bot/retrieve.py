@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Sequence
 
-import bm25s
 import numpy as np
 
 from .index import SentenceIndex
 from .kinds import asked_words, question_kind, sentence_facts
+from .words import STOPWORDS, WordIndex, terms
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
-_TOKEN = re.compile(r"(?u)\b\w+\b")
-STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN) | {
-    "did", "does", "do", "what", "which", "who", "whom", "whose", "when", "where", "why", "how",
-    "many", "much", "according", "name", "called", "s",
-}
-
-
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def terms(text: str) -> list[str]:
-    """Lower-cased, stemmed content words of a text (stop words dropped)."""
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
-    return _stemmer().stemWords(words)
+__all__ = ["STOPWORDS", "Features", "Retriever", "Words", "terms"]
 
 
 @dataclass(frozen=True)
@@ -93,27 +71,25 @@ class Retriever:
         np.add.at(passage_vectors, self.passage_of, self.vectors)
         norms = np.linalg.norm(passage_vectors, axis=1, keepdims=True)
         self.passage_vectors = passage_vectors / np.maximum(norms, 1e-12)
-        sentence_terms = [terms(s.text) for s in index.sentences]
-        self.term_counts = np.array([len(set(t)) for t in sentence_terms], dtype=np.float32)  # distinct words
         n = len(index.sentences)
         # what each sentence holds (number, date, names), worked out the first time it is a candidate
         self._facts_known = np.zeros(n, dtype=bool)
         self.has_number = np.zeros(n, dtype=bool)
         self.has_time = np.zeros(n, dtype=bool)
         self.names: list[frozenset[str]] = [frozenset()] * n
-        self.sentence_words = _Columns(_bm25(sentence_terms))
-        passage_terms = [
-            [t for i in range(p.first, p.last + 1) for t in sentence_terms[i]] for p in index.passages
-        ]
-        self.passage_words = _Columns(_bm25(passage_terms))
-        words = list(self.sentence_words.columns)
-        df = np.array([self.sentence_words.df(w) for w in words], dtype=np.float64)
-        self._idf = dict(zip(words, np.log(1.0 + (n + 1) / (df + 0.5)).tolist()))
+        words = index.words or WordIndex.build(  # built with the index; worked out here for older ones
+            [s.text for s in index.sentences], [(p.first, p.last) for p in index.passages]
+        )
+        self.sentence_words, self.passage_words = words.sentences, words.passages
+        self.term_counts = words.term_counts
+        df = np.diff(words.sentences.indptr).astype(np.float64)
+        self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
 
     def idf(self, term: str) -> float:
         """Inverse sentence frequency; a word the corpus never uses counts as the rarest."""
-        return self._idf.get(term, self._unseen_idf)
+        j = self.sentence_words.vocabulary.get(term)
+        return self._unseen_idf if j is None else float(self._idf[j])
 
     def words(self, question: str) -> Words:
         """The evidence of the question's words for every sentence (thread-safe: reads only)."""
@@ -185,47 +161,3 @@ class Retriever:
             bm25_max=words.bm25_max,
             query_terms=len(words.terms),
         )
-
-
-class _Columns:
-    """Per word, the documents that hold it and its BM25 weight in each, read once from a bm25s
-    index, so a question's words are summed per document in one pass without a loop over them."""
-
-    def __init__(self, bm25: bm25s.BM25) -> None:
-        matrix = bm25.scores  # bm25s's CSC matrix: documents and weights per word id
-        indices, indptr, data = matrix["indices"], matrix["indptr"], matrix["data"]
-        self.size = int(matrix["num_docs"])
-        self.columns = {
-            word: (indices[indptr[j] : indptr[j + 1]], data[indptr[j] : indptr[j + 1]])
-            for word, j in bm25.vocab_dict.items()
-            if j + 1 < len(indptr)  # bm25s adds an empty token to the vocabulary with no column
-        }
-
-    def df(self, word: str) -> int:
-        """How many documents hold the word."""
-        column = self.columns.get(word)
-        return 0 if column is None else len(column[0])
-
-    def bm25(self, words: Sequence[str]) -> np.ndarray:
-        """BM25 per document (a repeated word counts again, as in bm25s's own get_scores)."""
-        found = [self.columns[w] for w in words if w in self.columns]
-        if not found:
-            return np.zeros(self.size, dtype=np.float32)
-        rows = np.concatenate([r for r, _ in found])
-        return np.bincount(rows, np.concatenate([d for _, d in found]), self.size).astype(np.float32)
-
-    def count(self, words: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-        """Per document: how many of the distinct `words` it holds, and the sum of their weights."""
-        found = [(self.columns[w][0], weight) for w, weight in zip(words, weights) if w in self.columns]
-        if not found:
-            return np.zeros(self.size), np.zeros(self.size)
-        rows = np.concatenate([r for r, _ in found])
-        each = np.repeat([weight for _, weight in found], [len(r) for r, _ in found])
-        return np.bincount(rows, minlength=self.size).astype(np.float64), np.bincount(rows, each, self.size)
-
-
-def _bm25(token_lists: list[list[str]]) -> bm25s.BM25:
-    retriever = bm25s.BM25()
-    # an empty list would make bm25s fail; a placeholder token never matches a question
-    retriever.index([t or ["\u2400"] for t in token_lists], show_progress=False)
-    return retriever

@@ -156,6 +156,8 @@ class QAService:
         s = self.settings
         if index.model != s.embedding_model or index.fingerprint() != corpus.fingerprint():
             return False
+        if index.words is None:  # saved before the word index was: rebuild (nothing is re-embedded)
+            return False
         try:
             build_dir = s.index_dir / (s.index_dir / CURRENT).read_text(encoding="utf-8").strip()
             saved = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))

@@ -12,7 +12,8 @@ import pytest
 
 from bot.answer import Answerer
 from bot.corpus import CorpusError, load_corpus
-from bot.index import CURRENT, MANIFEST, META, VECTORS, IndexProblem, SentenceIndex, open_index
+from bot.index import CURRENT, MANIFEST, META, VECTORS, WORDS_FILE, IndexProblem, SentenceIndex, open_index, sha256_file
+from bot.words import WordIndex
 
 from .fakes import FakeEncoder
 
@@ -79,6 +80,44 @@ def test_saved_index_loads_back_identically(built):
     np.testing.assert_array_equal(loaded.vectors, index.vectors)
     question = "How many visitors are expected?"
     assert _ask(loaded, question) == _ask(index, question)
+
+
+def test_the_word_index_is_saved_with_the_index_and_scores_the_same(built):
+    _, index_dir, index = built
+    assert WORDS_FILE in json.loads((_build_dir(index_dir) / MANIFEST).read_text(encoding="utf-8"))["checksums"]
+    loaded = SentenceIndex.load(index_dir).words
+    assert loaded is not None and index.words is not None
+    words = ["visitor", "festiv", "visitor", "unknownword"]  # stemmed; a repeated word counts again
+    for saved, built_now in ((loaded.sentences, index.words.sentences), (loaded.passages, index.words.passages)):
+        np.testing.assert_array_equal(saved.bm25(words), built_now.bm25(words))
+    best = index.sentences[int(loaded.sentences.bm25(["visitor"]).argmax())].text
+    assert best == "About 40,000 visitors are expected over three days."
+    np.testing.assert_array_equal(loaded.term_counts, index.words.term_counts)
+
+
+def test_an_index_saved_before_the_word_index_still_answers_the_same(built):
+    _, index_dir, index = built
+    build_dir = _build_dir(index_dir)
+    manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["checksums"][WORDS_FILE]
+    (build_dir / WORDS_FILE).unlink()
+    (build_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    older = SentenceIndex.load(index_dir)
+    assert older.words is None
+    for question in ("How many visitors are expected?", "Who cut the ribbon?", "When does the festival end?"):
+        assert _ask(older, question) == _ask(index, question)
+
+
+def test_a_word_index_of_other_sentences_is_refused(built, tmp_path):
+    _, index_dir, index = built
+    build_dir = _build_dir(index_dir)
+    WordIndex.build(["Only one sentence here."], [(0, 0)]).save(build_dir / WORDS_FILE)
+    manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
+    manifest["checksums"][WORDS_FILE] = sha256_file(build_dir / WORDS_FILE)
+    (build_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexProblem, match=RUN_HINT) as problem:
+        SentenceIndex.load(index_dir)
+    assert f"not {len(index.sentences)}" in str(problem.value)
 
 
 def test_an_up_to_date_index_is_loaded_not_rebuilt(built):
@@ -160,7 +199,7 @@ def test_unchanged_sentences_are_not_embedded_again(built):
 # --- corrupt files ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [VECTORS, META, "sentences.faiss"])
+@pytest.mark.parametrize("name", [VECTORS, META, "sentences.faiss", WORDS_FILE])
 def test_truncated_index_file_is_detected_by_checksum(built, name):
     small_corpus, index_dir, _ = built
     path = _build_dir(index_dir) / name

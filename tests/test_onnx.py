@@ -109,7 +109,7 @@ def test_answers_are_unchanged(bundled_service, onnx_encoder, real_encoder):
     assert any(a.answered for a in with_onnx) and not all(a.answered for a in with_onnx)
 
 
-def test_serving_process_does_not_import_torch(bundled_service):
+def test_serving_process_imports_neither_torch_nor_bm25s(bundled_service):
     settings = bundled_service.settings
     script = (
         "import json, sys\n"
@@ -119,7 +119,7 @@ def test_serving_process_does_not_import_torch(bundled_service):
         "service = QAService(s)\n"
         "service.open(rebuild=False)\n"
         f"answers = service.answerer.answer_many({QUESTIONS[:6]!r})\n"
-        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'bm25s', 'scipy') if m in sys.modules)\n"
         "print(json.dumps({'heavy': heavy, 'encoder': type(service.encoder).__name__,\n"
         "                  'ids': [[c.sentence_id for c in a.citations] for a in answers]}))\n"
     )

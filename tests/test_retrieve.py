@@ -61,3 +61,11 @@ def test_a_corpus_beyond_the_flat_limit_answers_as_exact_search_does(index, bund
 def test_a_retriever_needs_at_least_one_candidate(index):
     with pytest.raises(ValueError, match="got 0"):
         Retriever(index, candidates=0)
+
+
+def test_stop_words_include_bm25s_english_list():
+    import bm25s
+
+    from bot.words import STOPWORDS
+
+    assert set(bm25s.stopwords.STOPWORDS_EN) <= STOPWORDS  # copied, so serving need not import bm25s

@@ -1,0 +1,159 @@
+"""The word index: BM25 postings of every sentence and passage, built with bm25s with the index.
+
+It is saved beside the FAISS file (`words.npz`), so a serving process neither imports bm25s
+(and scipy) nor stems every sentence of the corpus before its first answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+# bm25s's STOPWORDS_EN (a test keeps them in step), copied so that serving does not import
+# bm25s, plus question words that say nothing about the answer
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they",
+    "this", "to", "was", "will", "with",
+}) | {
+    "did", "does", "do", "what", "which", "who", "whom", "whose", "when", "where", "why", "how",
+    "many", "much", "according", "name", "called", "s",
+}
+_TOKEN = re.compile(r"(?u)\b\w+\b")
+_PLACEHOLDER = "\u2400"  # stands in for a sentence without content words; never a question's word
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed content words of a text (stop words dropped)."""
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
+    return _stemmer().stemWords(words)
+
+
+@dataclass(frozen=True)
+class Postings:
+    """Per word, the documents that hold it and its BM25 weight in each (bm25s's CSC matrix)."""
+
+    vocabulary: dict[str, int]  # word -> column
+    indptr: np.ndarray  # column j holds documents indices[indptr[j]:indptr[j + 1]]
+    indices: np.ndarray
+    weights: np.ndarray  # the BM25 weight of the word in each of those documents
+    size: int  # number of documents
+
+    @classmethod
+    def build(cls, token_lists: list[list[str]]) -> "Postings":
+        """BM25 (bm25s's defaults) over documents given as lists of words."""
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+        bm25 = bm25s.BM25()
+        # an empty list would make bm25s fail; the placeholder never matches a question
+        bm25.index([t or [_PLACEHOLDER] for t in token_lists], show_progress=False)
+        matrix = bm25.scores
+        columns = len(matrix["indptr"]) - 1  # bm25s adds an empty word to the vocabulary with no column
+        vocabulary = {word: j for word, j in bm25.vocab_dict.items() if j < columns}
+        return cls(vocabulary, matrix["indptr"], matrix["indices"], matrix["data"], int(matrix["num_docs"]))
+
+    def df(self, word: str) -> int:
+        """How many documents hold the word."""
+        j = self.vocabulary.get(word)
+        return 0 if j is None else int(self.indptr[j + 1] - self.indptr[j])
+
+    def _column(self, word: str) -> slice | None:
+        j = self.vocabulary.get(word)
+        return None if j is None else slice(self.indptr[j], self.indptr[j + 1])
+
+    def bm25(self, words: Sequence[str]) -> np.ndarray:
+        """BM25 per document (a repeated word counts again, as in bm25s's own get_scores)."""
+        found = [c for c in map(self._column, words) if c is not None]
+        if not found:
+            return np.zeros(self.size, dtype=np.float32)
+        rows = np.concatenate([self.indices[c] for c in found])
+        return np.bincount(rows, np.concatenate([self.weights[c] for c in found]), self.size).astype(np.float32)
+
+    def count(self, words: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Per document: how many of the distinct `words` it holds, and the sum of their weights."""
+        found = [(c, w) for c, w in zip(map(self._column, words), weights) if c is not None]
+        if not found:
+            return np.zeros(self.size), np.zeros(self.size)
+        rows = np.concatenate([self.indices[c] for c, _ in found])
+        each = np.repeat([w for _, w in found], [c.stop - c.start for c, _ in found])
+        return np.bincount(rows, minlength=self.size).astype(np.float64), np.bincount(rows, each, self.size)
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The postings as named arrays (for np.savez); `from_arrays` reads them back."""
+        words = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        return {
+            f"{prefix}_words": np.array(words, dtype=str),
+            f"{prefix}_indptr": self.indptr,
+            f"{prefix}_indices": self.indices,
+            f"{prefix}_weights": self.weights,
+            f"{prefix}_size": np.array(self.size),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str) -> "Postings":
+        words = arrays[f"{prefix}_words"].tolist()
+        indptr = arrays[f"{prefix}_indptr"]
+        if len(indptr) != len(words) + 1:
+            raise ValueError(f"{prefix}: {len(words)} words but {len(indptr) - 1} columns")
+        return cls(
+            dict(zip(words, range(len(words)))), indptr, arrays[f"{prefix}_indices"],
+            arrays[f"{prefix}_weights"], int(arrays[f"{prefix}_size"]),
+        )
+
+
+@dataclass(frozen=True)
+class WordIndex:
+    """BM25 over the sentences and over the passages, and each sentence's count of distinct words."""
+
+    sentences: Postings
+    passages: Postings
+    term_counts: np.ndarray  # distinct content words per sentence (float32)
+
+    @classmethod
+    def build(cls, sentences: Sequence[str], passages: Sequence[tuple[int, int]]) -> "WordIndex":
+        """From the sentence texts and each passage's (first, last) sentence."""
+        sentence_terms = [terms(s) for s in sentences]
+        passage_terms = [[t for i in range(first, last + 1) for t in sentence_terms[i]] for first, last in passages]
+        return cls(
+            Postings.build(sentence_terms),
+            Postings.build(passage_terms),
+            np.array([len(set(t)) for t in sentence_terms], dtype=np.float32),
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the index as one .npz file (no pickles)."""
+        with path.open("wb") as handle:
+            np.savez(
+                handle, term_counts=self.term_counts,
+                **self.sentences.arrays("sentence"), **self.passages.arrays("passage"),
+            )
+
+    @classmethod
+    def load(cls, path: Path, sentences: int, passages: int) -> "WordIndex":
+        """Read a saved index; raises ValueError when it is not one of `sentences` and `passages`."""
+        with np.load(path, allow_pickle=False) as arrays:
+            index = cls(
+                Postings.from_arrays(arrays, "sentence"),
+                Postings.from_arrays(arrays, "passage"),
+                arrays["term_counts"],
+            )
+        if (index.sentences.size, len(index.term_counts), index.passages.size) != (sentences, sentences, passages):
+            raise ValueError(
+                f"the word index is of {index.sentences.size} sentences and {index.passages.size} passages, "
+                f"not {sentences} and {passages}"
+            )
+        return index
