@@ -125,9 +125,17 @@ def _clean_paragraph(block: str) -> str:
     return re.sub(r"\s+", " ", " ".join(kept)).strip()
 
 
+def _normalise(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def parse_article(doc: str, text: str) -> Article:
     """Parse an article's text; raises ValueError when it has no title or no prose."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    text = _normalise(text)
     meta, body = _split_front_matter(text)
     title = meta.get("title", "").strip()
     if not title:  # the first line with text that is not page furniture (e.g. a photo credit)
@@ -146,7 +154,7 @@ def parse_article(doc: str, text: str) -> Article:
         paragraphs=paragraphs,
         url=meta.get("url") or meta.get("link") or None,
         published=meta.get("published") or meta.get("date") or None,
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        sha256=_digest(text),
     )
 
 
@@ -183,3 +191,18 @@ def load_corpus(corpus_dir: Path) -> Corpus:
     for problem in corpus.problems:
         log.warning("skipped article: %s", problem.message)
     return corpus
+
+
+def unchanged(corpus_dir: Path, fingerprint: dict[str, str]) -> bool:
+    """True when the folder's article files are exactly those of `fingerprint`, with the same text.
+
+    Reads and hashes the files without parsing them (parsing is what takes the time at start);
+    any difference, unreadable file or file that would be skipped answers False.
+    """
+    try:
+        files = article_files(corpus_dir)
+        if {p.name for p in files} != set(fingerprint):
+            return False
+        return all(_digest(_normalise(p.read_bytes().decode("utf-8"))) == fingerprint[p.name] for p in files)
+    except (OSError, UnicodeDecodeError, CorpusError):
+        return False

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.corpus import CorpusError, is_furniture, load_corpus, parse_article
+from bot.corpus import CorpusError, is_furniture, load_corpus, parse_article, unchanged
 from bot.split import split_articles
 
 NEWS = """Kim and Trump meet in Hanoi
@@ -270,3 +270,22 @@ def test_fingerprint_changes_when_an_article_changes(small_corpus):
     after = load_corpus(small_corpus).fingerprint()
     assert set(before) == set(after) == {"harbour.md"}
     assert before["harbour.md"] != after["harbour.md"]
+
+
+def test_an_unchanged_folder_is_recognised_without_parsing(small_corpus):
+    """What the bot checks at start: the index's fingerprint against the files as they are now."""
+    fingerprint = load_corpus(small_corpus).fingerprint()
+    assert unchanged(small_corpus, fingerprint)
+    path = small_corpus / "harbour.md"
+    text = path.read_text(encoding="utf-8")
+    path.write_bytes(("\ufeff" + text.replace("\n", "\r\n")).encode("utf-8"))  # BOM, Windows line ends
+    assert unchanged(small_corpus, fingerprint) and load_corpus(small_corpus).fingerprint() == fingerprint
+    path.write_text(text.replace("40,000", "45,000"), encoding="utf-8")
+    assert not unchanged(small_corpus, fingerprint)
+    path.write_text(text, encoding="utf-8")
+    (small_corpus / "broken.txt").write_bytes(b"\xff\xfe not UTF-8")  # skipped when parsed: still a change to look at
+    assert not unchanged(small_corpus, fingerprint)
+    (small_corpus / "broken.txt").unlink()
+    (small_corpus / "harbour.md").unlink()
+    assert not unchanged(small_corpus, fingerprint)
+    assert not unchanged(small_corpus.parent / "gone", fingerprint)
