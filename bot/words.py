@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -29,11 +29,17 @@ _TOKEN = re.compile(r"(?u)\b\w+\b")
 _PLACEHOLDER = "\u2400"  # stands in for a sentence without content words; never a question's word
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
+_per_thread = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def _stemmer():
+    """This thread's Snowball stemmer (PyStemmer: an instance must not be used by two threads)."""
+    stemmer = getattr(_per_thread, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _per_thread.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def terms(text: str) -> list[str]:

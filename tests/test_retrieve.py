@@ -69,3 +69,13 @@ def test_stop_words_include_bm25s_english_list():
     from bot.words import STOPWORDS
 
     assert set(bm25s.stopwords.STOPWORDS_EN) <= STOPWORDS  # copied, so serving need not import bm25s
+
+
+def test_question_words_are_lower_cased_stemmed_and_stop_words_dropped_in_any_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.words import terms
+
+    text = "Vampire bats spread rabies among the cattle of the rainforests"
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(terms, [text] * 8)) == [terms(text)] * 8 == [["vampir", "bat", "spread", "rabi", "among", "cattl", "rainforest"]] * 8
