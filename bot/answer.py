@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Sequence
 
 import numpy as np
 
 from .choose import DEFAULT_WEIGHTS, Choice, Weights, choose
 from .encoder import Encoder
+from .helper import HelperThread
 from .index import SentenceIndex
 from .retrieve import Retriever, Words
 
@@ -94,7 +95,7 @@ def clean_question(text: str) -> str:
 class Answerer:
     """Answers questions from one index with one encoder.
 
-    With a `helper` executor, the word evidence of up to OVERLAP_LIMIT questions (BM25, word
+    With a `helper` thread, the word evidence of up to OVERLAP_LIMIT questions (BM25, word
     counts) is worked out there while this thread encodes them: onnxruntime and torch release
     the GIL while the model runs, so on a machine with a second core that work costs no time.
     """
@@ -105,7 +106,7 @@ class Answerer:
         encoder: Encoder,
         max_citations: int = 3,
         weights: Weights = DEFAULT_WEIGHTS,
-        helper: Executor | None = None,
+        helper: HelperThread | None = None,
     ) -> None:
         if index.model != encoder.name:
             raise ValueError(f"index built with {index.model!r} but encoder is {encoder.name!r}")
@@ -135,7 +136,7 @@ class Answerer:
         if self.helper is None or len(cleaned) > OVERLAP_LIMIT:
             vectors = self.encoder.encode(cleaned)
             return [self.answer_vector(q, v) for q, v in zip(cleaned, vectors)]
-        pending = self.helper.submit(self._words, cleaned)
+        pending = self.helper.submit(partial(self._words, cleaned))
         vectors = self.encoder.encode(cleaned)
         return [self.answer_vector(q, v, w) for q, v, w in zip(cleaned, vectors, pending.result())]
 

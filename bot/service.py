@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, TextIO
@@ -25,6 +24,7 @@ from typing import Callable, TextIO
 from .answer import Answerer
 from .corpus import Corpus, CorpusError, load_corpus
 from .encoder import Encoder, ModelError, SentenceTransformerEncoder
+from .helper import HelperThread
 from .index import (
     CURRENT, MANIFEST, BuildReport, IndexProblem, LazyEncoder, SentenceIndex, _remove_old_builds, open_index,
 )
@@ -70,9 +70,7 @@ class QAService:
         self._encoder: Encoder | None = None  # the serving encoder
         self._answerer: Answerer | None = None
         self._lock = threading.Lock()  # one rebuild at a time
-        # scores the questions' words while the encoder embeds them (Answerer); its one thread
-        # starts with the first question and ends with the process
-        self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="question-words")
+        self._helper = HelperThread("question-words")  # scores words while the encoder runs (Answerer)
         self.started = time.monotonic()
         self.questions_answered = 0
 
