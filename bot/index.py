@@ -320,10 +320,7 @@ class SentenceIndex:
             meta = json.loads((build_dir / META).read_text(encoding="utf-8"))
             vectors = np.load(build_dir / VECTORS)
             faiss_index = faiss.read_index(str(build_dir / FAISS_FILE))
-            words = (
-                WordIndex.load(build_dir / WORDS_FILE, len(meta["sentences"]), len(meta["passages"]))
-                if WORDS_FILE in manifest["checksums"] else None
-            )
+            words = _load_words(build_dir, manifest, len(meta["sentences"]), len(meta["passages"]))
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             if isinstance(exc, IndexProblem):
                 raise
@@ -356,6 +353,19 @@ class SentenceIndex:
                 "The index does not match the articles in the corpus folder (added, changed or "
                 "removed files): run `python -m bot index` to refresh it."
             )
+
+
+def _load_words(build_dir: Path, manifest: dict, sentences: int, passages: int) -> WordIndex | None:
+    """The saved word index, or None when there is none or it does not fit (older format, other
+    sentences): it is then worked out from the sentences, and the next reindex saves it again
+    without embedding anything."""
+    if WORDS_FILE not in manifest["checksums"]:
+        return None
+    try:
+        return WordIndex.load(build_dir / WORDS_FILE, sentences, passages)
+    except ValueError as exc:
+        log.warning("not using the word index in %s (%s); working it out from the sentences", build_dir, exc)
+        return None
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .index import SentenceIndex
-from .kinds import asked_words, question_kind, sentence_facts
+from .kinds import asked_words, question_kind
 from .words import STOPWORDS, WordIndex, terms
 
 __all__ = ["STOPWORDS", "Features", "Retriever", "Words", "terms"]
@@ -48,8 +48,7 @@ class Words:
     novelty: np.ndarray  # how many words the sentence adds (log-scaled, ~[0, 1])
     corpus_coverage: float  # IDF-weighted share of the content words found anywhere
     bm25_max: float  # raw best sentence BM25
-    kind: str  # what kind of answer is asked for (kinds.question_kind)
-    asked: frozenset[str]  # the question's own words, lower-cased (kinds.asked_words)
+    kind: np.ndarray  # 1.0 where the sentence holds the kind of thing asked for (see Retriever.kind)
 
 
 class Retriever:
@@ -72,14 +71,10 @@ class Retriever:
         norms = np.linalg.norm(passage_vectors, axis=1, keepdims=True)
         self.passage_vectors = passage_vectors / np.maximum(norms, 1e-12)
         n = len(index.sentences)
-        # what each sentence holds (number, date, names), worked out the first time it is a candidate
-        self._facts_known = np.zeros(n, dtype=bool)
-        self.has_number = np.zeros(n, dtype=bool)
-        self.has_time = np.zeros(n, dtype=bool)
-        self.names: list[frozenset[str]] = [frozenset()] * n
         words = index.words or WordIndex.build(  # built with the index; worked out here for older ones
             [s.text for s in index.sentences], [(p.first, p.last) for p in index.passages]
         )
+        self.word_index = words
         self.sentence_words, self.passage_words = words.sentences, words.passages
         self.term_counts = words.term_counts
         df = np.diff(words.sentences.indptr).astype(np.float64)
@@ -116,23 +111,23 @@ class Retriever:
             novelty=np.log1p(self.term_counts - matched) / np.log(32.0),
             corpus_coverage=found / total if total else 0.0,
             bm25_max=bm_max,
-            kind=question_kind(question),
-            asked=frozenset(asked_words(question)),
+            kind=self.kind(question),
         )
 
-    def kind_match(self, words: Words, ids: np.ndarray) -> np.ndarray:
-        """1.0 where a candidate holds the kind of thing the question asks for (see question_kind)."""
-        if words.kind == "other":
-            return np.zeros(len(ids), dtype=np.float32)
-        for i in ids[~self._facts_known[ids]].tolist():
-            self.has_number[i], self.has_time[i], self.names[i] = sentence_facts(self.index.sentences[i].text)
-            self._facts_known[i] = True  # set last: a concurrent caller never reads half-filled facts
-        if words.kind == "number":
-            return self.has_number[ids].astype(np.float32)
-        if words.kind == "time":
-            return self.has_time[ids].astype(np.float32)
-        # person, place, name: a name the question does not already use
-        return np.array([not self.names[i] <= words.asked for i in ids.tolist()], dtype=np.float32)
+    def kind(self, question: str) -> np.ndarray:
+        """Per sentence, 1.0 where it holds the kind of thing the question asks for (kinds.question_kind):
+        a number, a date, or for person, place and name questions a name the question does not use."""
+        words = self.word_index
+        kind = question_kind(question)
+        if kind == "number":
+            return words.has_number.astype(np.float32)
+        if kind == "time":
+            return words.has_time.astype(np.float32)
+        if kind == "other":
+            return np.zeros(len(words.has_number), dtype=np.float32)
+        asked = sorted(asked_words(question))
+        used, _ = words.names.count(asked, [1.0] * len(asked))  # how many of a sentence's names it uses
+        return (words.name_counts > used).astype(np.float32)
 
     def features(self, question_vector: np.ndarray, question: str, words: Words | None = None) -> Features:
         """Evidence for the candidate sentences: FAISS's k nearest and BM25's k best.
@@ -157,7 +152,7 @@ class Retriever:
             weighted_coverage=words.weighted_coverage[ids],
             corpus_coverage=words.corpus_coverage,
             novelty=words.novelty[ids],
-            kind=self.kind_match(words, ids),
+            kind=words.kind[ids],
             bm25_max=words.bm25_max,
             query_terms=len(words.terms),
         )

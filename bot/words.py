@@ -1,7 +1,8 @@
-"""The word index: BM25 postings of every sentence and passage, built with bm25s with the index.
+"""The word index: BM25 postings of every sentence and passage (built with bm25s) and what kind
+of facts each sentence holds (a number, a date, names), worked out with the index.
 
 It is saved beside the FAISS file (`words.npz`), so a serving process neither imports bm25s
-(and scipy) nor stems every sentence of the corpus before its first answer.
+(and scipy) nor reads every sentence of the corpus before its first answers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from .kinds import sentence_facts
 
 # bm25s's STOPWORDS_EN (a test keeps them in step), copied so that serving does not import
 # bm25s, plus question words that say nothing about the answer
@@ -57,6 +60,22 @@ class Postings:
     indices: np.ndarray
     weights: np.ndarray  # the BM25 weight of the word in each of those documents
     size: int  # number of documents
+
+    @classmethod
+    def of_sets(cls, word_sets: Sequence[frozenset[str]]) -> "Postings":
+        """Unweighted postings (every weight 1.0) of documents given as sets of words."""
+        vocabulary: dict[str, int] = {}
+        documents: list[list[int]] = []
+        for doc, words in enumerate(word_sets):
+            for word in sorted(words):
+                j = vocabulary.setdefault(word, len(vocabulary))
+                if j == len(documents):
+                    documents.append([])
+                documents[j].append(doc)
+        indptr = np.zeros(len(documents) + 1, dtype=np.int64)
+        np.cumsum([len(d) for d in documents], out=indptr[1:])
+        indices = np.array([doc for d in documents for doc in d], dtype=np.int32)
+        return cls(vocabulary, indptr, indices, np.ones(len(indices), dtype=np.float32), len(word_sets))
 
     @classmethod
     def build(cls, token_lists: list[list[str]]) -> "Postings":
@@ -123,41 +142,62 @@ class Postings:
 
 @dataclass(frozen=True)
 class WordIndex:
-    """BM25 over the sentences and over the passages, and each sentence's count of distinct words."""
+    """BM25 over the sentences and over the passages, each sentence's count of distinct words, and
+    the kinds of fact each sentence holds (kinds.sentence_facts)."""
 
     sentences: Postings
     passages: Postings
     term_counts: np.ndarray  # distinct content words per sentence (float32)
+    has_number: np.ndarray  # per sentence (bool)
+    has_time: np.ndarray  # per sentence: a year, date, month or day (bool)
+    names: Postings  # capitalised words, lower-cased -> the sentences that hold them
+    name_counts: np.ndarray  # distinct names per sentence (float32)
 
     @classmethod
     def build(cls, sentences: Sequence[str], passages: Sequence[tuple[int, int]]) -> "WordIndex":
         """From the sentence texts and each passage's (first, last) sentence."""
         sentence_terms = [terms(s) for s in sentences]
         passage_terms = [[t for i in range(first, last + 1) for t in sentence_terms[i]] for first, last in passages]
+        facts = [sentence_facts(s) for s in sentences]
         return cls(
             Postings.build(sentence_terms),
             Postings.build(passage_terms),
             np.array([len(set(t)) for t in sentence_terms], dtype=np.float32),
+            np.array([f[0] for f in facts], dtype=bool),
+            np.array([f[1] for f in facts], dtype=bool),
+            Postings.of_sets([f[2] for f in facts]),
+            np.array([len(f[2]) for f in facts], dtype=np.float32),
         )
 
     def save(self, path: Path) -> None:
         """Write the index as one .npz file (no pickles)."""
         with path.open("wb") as handle:
             np.savez(
-                handle, term_counts=self.term_counts,
-                **self.sentences.arrays("sentence"), **self.passages.arrays("passage"),
+                handle, term_counts=self.term_counts, has_number=self.has_number, has_time=self.has_time,
+                name_counts=self.name_counts, **self.sentences.arrays("sentence"),
+                **self.passages.arrays("passage"), **self.names.arrays("names"),
             )
 
     @classmethod
     def load(cls, path: Path, sentences: int, passages: int) -> "WordIndex":
         """Read a saved index; raises ValueError when it is not one of `sentences` and `passages`."""
         with np.load(path, allow_pickle=False) as arrays:
-            index = cls(
-                Postings.from_arrays(arrays, "sentence"),
-                Postings.from_arrays(arrays, "passage"),
-                arrays["term_counts"],
-            )
-        if (index.sentences.size, len(index.term_counts), index.passages.size) != (sentences, sentences, passages):
+            try:
+                index = cls(
+                    Postings.from_arrays(arrays, "sentence"),
+                    Postings.from_arrays(arrays, "passage"),
+                    arrays["term_counts"],
+                    arrays["has_number"],
+                    arrays["has_time"],
+                    Postings.from_arrays(arrays, "names"),
+                    arrays["name_counts"],
+                )
+            except KeyError as exc:
+                raise ValueError(f"the word index has no {exc}") from None
+        per_sentence = {
+            len(a) for a in (index.term_counts, index.has_number, index.has_time, index.name_counts)
+        } | {index.sentences.size, index.names.size}
+        if per_sentence != {sentences} or index.passages.size != passages:
             raise ValueError(
                 f"the word index is of {index.sentences.size} sentences and {index.passages.size} passages, "
                 f"not {sentences} and {passages}"

@@ -93,6 +93,13 @@ def test_the_word_index_is_saved_with_the_index_and_scores_the_same(built):
     best = index.sentences[int(loaded.sentences.bm25(["visitor"]).argmax())].text
     assert best == "About 40,000 visitors are expected over three days."
     np.testing.assert_array_equal(loaded.term_counts, index.words.term_counts)
+    # what kind of facts each sentence holds: "About 40,000 visitors ..." a number, no date
+    visitors = [s.text for s in index.sentences].index(best)
+    assert loaded.has_number[visitors] and not loaded.has_time[visitors]
+    fireworks = next(i for i, s in enumerate(index.sentences) if "Sunday" in s.text)
+    assert loaded.has_time[fireworks]  # "... ends on Sunday with fireworks over the bay."
+    assert loaded.names.count(["anna", "berg"], [1.0, 1.0])[0].max() == 2  # "Mayor Anna Berg cut the ribbon ..."
+    np.testing.assert_array_equal(loaded.name_counts, index.words.name_counts)
 
 
 def test_an_index_saved_before_the_word_index_still_answers_the_same(built):
@@ -108,16 +115,18 @@ def test_an_index_saved_before_the_word_index_still_answers_the_same(built):
         assert _ask(older, question) == _ask(index, question)
 
 
-def test_a_word_index_of_other_sentences_is_refused(built, tmp_path):
+def test_a_word_index_of_other_sentences_is_not_used(built, caplog):
     _, index_dir, index = built
     build_dir = _build_dir(index_dir)
     WordIndex.build(["Only one sentence here."], [(0, 0)]).save(build_dir / WORDS_FILE)
     manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
     manifest["checksums"][WORDS_FILE] = sha256_file(build_dir / WORDS_FILE)
     (build_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(IndexProblem, match=RUN_HINT) as problem:
-        SentenceIndex.load(index_dir)
-    assert f"not {len(index.sentences)}" in str(problem.value)
+    loaded = SentenceIndex.load(index_dir)  # the vectors are kept: nothing is embedded again
+    assert loaded.words is None
+    assert f"not {len(index.sentences)}" in caplog.text
+    for question in ("How many visitors are expected?", "Who cut the ribbon?"):
+        assert _ask(loaded, question) == _ask(index, question)
 
 
 def test_an_up_to_date_index_is_loaded_not_rebuilt(built):
@@ -323,3 +332,20 @@ def test_the_service_answers_from_the_changed_article_after_reopening(fake_setti
     article.write_text(article.read_text(encoding="utf-8") + "\nMore news.\n", encoding="utf-8")
     with pytest.raises(IndexProblem, match=RUN_HINT):
         QAService(fake_settings, encoder_factory=FakeEncoder).open(rebuild=False)
+
+
+def test_a_reindex_adds_a_missing_word_index_without_embedding_anything(fake_settings, fake_service):
+    from bot.service import QAService
+
+    build_dir = _build_dir(fake_settings.index_dir)
+    manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["checksums"][WORDS_FILE]  # as saved before the word index existed
+    (build_dir / WORDS_FILE).unlink()
+    (build_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    service = QAService(fake_settings, encoder_factory=FakeEncoder)
+    service.open(rebuild=False)
+    assert service.answerer.index.words is None
+    report = service.reindex()
+    assert report.embedded == 0
+    assert SentenceIndex.load(fake_settings.index_dir).words is not None
+    assert service.answerer.index.words is not None
