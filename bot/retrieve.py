@@ -77,6 +77,12 @@ class Retriever:
         self.word_index = words
         self.sentence_words, self.passage_words = words.sentences, words.passages
         self.term_counts = words.term_counts
+        # per sentence, for the question kinds that need no per-question work (see kind)
+        self._kind_marks = {
+            "number": words.has_number.astype(np.float32),
+            "time": words.has_time.astype(np.float32),
+            "other": np.zeros(n, dtype=np.float32),
+        }
         df = np.diff(words.sentences.indptr).astype(np.float64)
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
@@ -117,17 +123,12 @@ class Retriever:
     def kind(self, question: str) -> np.ndarray:
         """Per sentence, 1.0 where it holds the kind of thing the question asks for (kinds.question_kind):
         a number, a date, or for person, place and name questions a name the question does not use."""
-        words = self.word_index
         kind = question_kind(question)
-        if kind == "number":
-            return words.has_number.astype(np.float32)
-        if kind == "time":
-            return words.has_time.astype(np.float32)
-        if kind == "other":
-            return np.zeros(len(words.has_number), dtype=np.float32)
+        if kind in self._kind_marks:
+            return self._kind_marks[kind]  # shared: callers only read it
         asked = sorted(asked_words(question))
-        used, _ = words.names.count(asked, [1.0] * len(asked))  # how many of a sentence's names it uses
-        return (words.name_counts > used).astype(np.float32)
+        used, _ = self.word_index.names.count(asked, [1.0] * len(asked))  # how many of a sentence's names it uses
+        return (self.word_index.name_counts > used).astype(np.float32)
 
     def features(self, question_vector: np.ndarray, question: str, words: Words | None = None) -> Features:
         """Evidence for the candidate sentences: FAISS's k nearest and BM25's k best.
