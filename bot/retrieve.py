@@ -75,8 +75,6 @@ class Retriever:
             [s.text for s in index.sentences], [(p.first, p.last) for p in index.passages]
         )
         self.word_index = words
-        self.sentence_words, self.passage_words = words.sentences, words.passages
-        self.term_counts = words.term_counts
         # per sentence, for the question kinds that need no per-question work (see kind)
         self._kind_marks = {
             "number": words.has_number.astype(np.float32),
@@ -89,24 +87,26 @@ class Retriever:
 
     def idf(self, term: str) -> float:
         """Inverse sentence frequency; a word the corpus never uses counts as the rarest."""
-        j = self.sentence_words.vocabulary.get(term)
+        j = self.word_index.sentences.vocabulary.get(term)
         return self._unseen_idf if j is None else float(self._idf[j])
 
     def words(self, question: str) -> Words:
         """The evidence of the question's words for every sentence (thread-safe: reads only)."""
+        word_index = self.word_index
+        sentences = word_index.sentences
         q_terms = terms(question)
-        bm = self.sentence_words.bm25(q_terms)
+        bm = sentences.bm25(q_terms)
         best = np.flatnonzero(bm)  # BM25's k best among the sentences that share a word (ties kept)
         if len(best) > self.k:
             best = best[bm[best] >= np.partition(bm[best], len(best) - self.k)[len(best) - self.k]]
         bm_max = float(bm.max())
-        passage_bm = self.passage_words.bm25(q_terms)
+        passage_bm = word_index.passages.bm25(q_terms)
         passage_max = float(passage_bm.max())
         q_set = sorted(set(q_terms))
         idf = [self.idf(t) for t in q_set]
-        matched, weighted = self.sentence_words.count(q_set, idf)
+        matched, weighted = sentences.count(q_set, idf)
         total = sum(idf)
-        found = sum(w for t, w in zip(q_set, idf) if self.sentence_words.df(t))
+        found = sum(w for t, w in zip(q_set, idf) if t in sentences.vocabulary)
         return Words(
             terms=q_terms,
             best=best,
@@ -114,7 +114,7 @@ class Retriever:
             lexical_context=(passage_bm / passage_max if passage_max > 0 else passage_bm)[self.passage_of],
             coverage=(matched / max(len(q_set), 1)).astype(np.float32),
             weighted_coverage=(weighted / (total or 1.0)).astype(np.float32),
-            novelty=np.log1p(self.term_counts - matched) / np.log(32.0),
+            novelty=np.log1p(word_index.term_counts - matched) / np.log(32.0),
             corpus_coverage=found / total if total else 0.0,
             bm25_max=bm_max,
             kind=self.kind(question),

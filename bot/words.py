@@ -91,11 +91,6 @@ class Postings:
         vocabulary = {word: j for word, j in bm25.vocab_dict.items() if j < columns}
         return cls(vocabulary, matrix["indptr"], matrix["indices"], matrix["data"], int(matrix["num_docs"]))
 
-    def df(self, word: str) -> int:
-        """How many documents hold the word."""
-        j = self.vocabulary.get(word)
-        return 0 if j is None else int(self.indptr[j + 1] - self.indptr[j])
-
     def _column(self, word: str) -> slice | None:
         j = self.vocabulary.get(word)
         return None if j is None else slice(self.indptr[j], self.indptr[j + 1])
