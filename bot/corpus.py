@@ -12,32 +12,48 @@ log = logging.getLogger(__name__)
 
 ARTICLE_SUFFIXES = (".txt", ".md")
 
-# Lines that are page furniture, not article prose: photo credits, share buttons, promos.
-_CREDIT = re.compile(r"\b(?:PHOTOS?|PICTURES?|IMAGES?|VIDEO|GRAPHICS?|ILLUSTRATION)\s*:\s*[A-Z]")
-_PROMO = re.compile(
-    r"^(?:share (?:it|this)|topics?:|read more|advertisement|"
-    r"branded content|sign up|subscribe|follow us|click here|download (?:the|our)|"
-    r"print edition|a version of this article appeared|get (?:ST|the)'?s? newsletters?|"
-    r"join (?:ST|us|our)\b.*\b(?:channel|newsletter|community)|more on this topic|listen to this article|"
-    r"sources?:)(?:\b|(?<=:))",
+# Page furniture is recognised by its shape, never by the strings of particular articles:
+# - a credit: a line ending in an upper-case label and source ("... PHOTO: AGENCY");
+# - a fragment: a line standing alone, without sentence punctuation at its end, of a few
+#   words (buttons, section labels, bylines, "Label: teaser" promos);
+# - a call to action: a sentence addressed to the reader about the publication itself
+#   (newsletters, apps, channels, subscriptions, this article);
+# - stamps: dates and times alone on a line, "N hours ago", "Published/Updated ..." labels,
+#   images, copyright notices.
+_CREDIT = re.compile(r"(?:^|[.!?]\s+)(?:[A-Z]{2,}\s+)?[A-Z]{4,}\s*:\s*[A-Z][A-Z0-9 ,/&.'\u2019-]*$")
+_END = re.compile(r"[.!?\"\u201d\u2019)\]]$")  # how a sentence (or a quote, or a bracket after one) ends
+_LABELLED = re.compile(r"^[A-Z][\w'\u2019]*(?:\s+[\w'\u2019]+)?\s*:\s*\S")  # "Label: ..." (one or two words)
+_READER = re.compile(
+    r"\b(?:newsletters?|inbox|app|channel|subscri(?:be|ption)s?|podcasts?|notifications?|"
+    r"e-?paper|print edition|breaking news alerts?)\b",
     re.IGNORECASE,
 )
-# A dateline on its own: "Apr 25, 2019, 5:00 am SGT", "April 25, 2019 5.00pm"
-_DATELINE = re.compile(
-    r"^(?:[A-Z][a-z]{2,8}\.? \d{1,2},? \d{4}|\d{1,2} [A-Z][a-z]{2,8}\.? \d{4})"
-    r"(?:,? \d{1,2}[:.]\d{2}\s*(?:am|pm)?(?: [A-Z]{2,4})?)?$",
+_IMPERATIVE = re.compile(
+    r"^(?:join|subscribe|sign up|follow|download|get|click|tap|read|listen|watch|register|install|support)\b",
     re.IGNORECASE,
 )
+_SELF_REFERENCE = re.compile(r"\bthis (?:article|page)\b", re.IGNORECASE)
+_RIGHTS = re.compile(r"\u00a9|\ball rights reserved\b", re.IGNORECASE)
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE = rf"(?:{_MONTH} \d{{1,2}},? \d{{4}}|\d{{1,2}} {_MONTH} \d{{4}}|\d{{4}}-\d{{2}}-\d{{2}})"
+# A date (and time) alone on a line: "Apr 25, 2019, 5:00 am SGT", "25 April 2019"
+_STAMP = re.compile(rf"^{_DATE}(?:,? \d{{1,2}}[:.]\d{{2}}\s*(?:am|pm)?(?: [A-Z]{{2,4}})?)?$", re.IGNORECASE)
 # Labels that also begin real sentences ("Published in 1775, the paper ..."): furniture only
 # when followed by a colon or when the line is not a sentence of more than a few words.
 _LABEL = re.compile(r"^(?:published|updated|related)\b(\s*:)?", re.IGNORECASE)
-_PROMO_ANYWHERE = re.compile(
-    r"print edition \| subscribe|sign up now|newsletters? delivered to your inbox|"
-    r"download the .* app|all rights reserved",
-    re.IGNORECASE,
-)
 _TIME_AGO = re.compile(r"^\d+\s+(?:min|mins|minutes?|hours?|days?)\s+ago$", re.IGNORECASE)
 _MD_IMAGE = re.compile(r"^!\[.*\]\(.*\)$")
+FRAGMENT_WORDS = 12  # a line without sentence punctuation of at most this many words is no sentence
+# A dateline opening an article: an upper-case place, then date and agency fields or a dash:
+# "PLACE, Apr 25, 2019, Agency. Text", "PLACE (Agency) - Text", "PLACE \u2014 Text"
+_DATELINE = re.compile(
+    r"^(?P<place>[A-Z][A-Z'\u2019.-]{2,}(?:\s+[A-Z][A-Z'\u2019.-]+){0,3})"
+    r"(?P<fields>(?:\s*,\s*[^,.;:\u2014\u2013()]{1,30}){0,4})"
+    r"(?:\s*\((?P<agency>[A-Z][^()]{0,30})\))?"
+    r"\s*(?P<end>\.|:|\u2014|\u2013|--?)\s+(?=[\"\u201c\u2018'A-Z0-9])"
+)
+_DATE_FIELD = re.compile(rf"^{_DATE}$", re.IGNORECASE)
+_NAME_FIELD = re.compile(r"^[A-Z][\w&'\u2019.-]*(?:\s+[A-Z][\w&'\u2019.-]*){0,3}$")
 _FRONT_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*)$")
 
 
@@ -55,6 +71,8 @@ class Article:
     url: str | None = None
     published: str | None = None
     sha256: str = ""
+    place: str | None = None  # from the dateline
+    agency: str | None = None  # the news agency or publication (dateline, or front matter `source`)
 
 
 @dataclass(frozen=True)
@@ -79,23 +97,30 @@ class Corpus:
 
 
 def _marked_furniture(text: str) -> bool:
-    """Credits, share/promo lines, time stamps, images: furniture whatever their length."""
-    if _CREDIT.search(text) or _PROMO.match(text) or _PROMO_ANYWHERE.search(text):
+    """Credits, calls to action, stamps, images: furniture wherever they stand and whatever their length."""
+    if _CREDIT.search(text) or _RIGHTS.search(text):
+        return True
+    short = len(text.split()) <= 30
+    if short and (_SELF_REFERENCE.search(text) or (_IMPERATIVE.match(text) and _READER.search(text))):
         return True
     label = _LABEL.match(text)
-    if label and (label.group(1) or len(text.split()) <= 6 or not re.search(r"[.!?\"\u201d]$", text)):
+    if label and (label.group(1) or len(text.split()) <= 6 or not _END.search(text)):
         return True
-    return bool(_TIME_AGO.match(text) or _MD_IMAGE.match(text) or _DATELINE.match(text))
+    return bool(_TIME_AGO.match(text) or _MD_IMAGE.match(text) or _STAMP.match(text))
+
+
+def _fragment(text: str) -> bool:
+    """A line without sentence punctuation at its end that is a label, button or teaser, not prose."""
+    words = len(text.split())
+    if _END.search(text) or (text.endswith(":") and words >= 5):  # a sentence, or one introducing a quote
+        return False
+    return words <= FRAGMENT_WORDS or (bool(_LABELLED.match(text)) and len(text.split()) <= 25)
 
 
 def is_furniture(line: str) -> bool:
-    """True for lines that are not article prose: credits, share/promo lines, time stamps."""
+    """True for a line standing on its own that is not article prose (credits, promos, stamps, labels)."""
     text = line.strip()
-    if not text or _marked_furniture(text):
-        return True
-    # A few words with no sentence punctuation: a button, label or byline, not prose.
-    words = text.split()
-    return len(words) <= 3 and not re.search(r"[.!?\"\u201d]$", text)
+    return not text or _marked_furniture(text) or _fragment(text)
 
 
 def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
@@ -114,15 +139,78 @@ def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
 
 
 def _clean_paragraph(block: str) -> str:
-    kept = []
+    lines = []
     for line in block.split("\n"):
         stripped = line.strip()
         if stripped.startswith("#"):  # Markdown heading: a label, not a sentence to cite
             continue
         stripped = re.sub(r"^(?:[-*+]|\d+[.)])\s+", "", stripped)  # list markers
-        if not is_furniture(stripped):
-            kept.append(stripped)
+        if stripped:
+            lines.append(stripped)
+    if len(lines) == 1:
+        return "" if is_furniture(lines[0]) else re.sub(r"\s+", " ", lines[0])
+    # The lines of a wrapped paragraph may end without punctuation: only a line of a very few
+    # words, standing between sentences, counts as a label there.
+    kept = []
+    for i, line in enumerate(lines):
+        alone = (i == 0 or _END.search(lines[i - 1]) is not None) and (
+            i == len(lines) - 1 or not lines[i + 1][:1].islower()
+        )
+        if not (_marked_furniture(line) or (alone and len(line.split()) <= 3 and _fragment(line))):
+            kept.append(line)
     return re.sub(r"\s+", " ", " ".join(kept)).strip()
+
+
+@dataclass(frozen=True)
+class Dateline:
+    """Where, when and by whom an article was filed, from the dateline that opens it."""
+
+    place: str
+    date: str | None = None  # ISO date when it could be read
+    agency: str | None = None
+
+
+def split_dateline(paragraph: str) -> tuple[Dateline | None, str]:
+    """The dateline opening a paragraph ("PLACE, date, Agency. Text", "PLACE (Agency) - Text"),
+    and the paragraph without it; (None, paragraph) when it has none."""
+    match = _DATELINE.match(paragraph)
+    if not match:
+        return None, paragraph
+    fields = [f.strip() for f in match.group("fields").split(",") if f.strip()]
+    date, at = None, len(fields)
+    for width in (2, 1):  # "Apr 25, 2019" spans two comma-separated fields
+        for start in range(len(fields) - width + 1):
+            if _DATE_FIELD.match(", ".join(fields[start : start + width])):
+                date, at = _iso_date(", ".join(fields[start : start + width])), start
+                fields = fields[:start] + ["\0"] * 1 + fields[start + width :]
+                break
+        if date:
+            break
+    before, after = fields[:at], [f for f in fields[at + 1 :]] if date else []
+    if not date:
+        before = fields
+    if any(not _NAME_FIELD.match(f) for f in before + after) or len(after) > 1 or len(before) > 2:
+        return None, paragraph  # a field that is neither a date nor a name: prose, not a dateline
+    agency = match.group("agency") or (after[0] if after else None)
+    dash = match.group("end") in ("\u2014", "\u2013", "-", "--")
+    if before and not date and not dash and agency is None:  # "PLACE, Agency." without a date
+        agency, before = before[-1], before[:-1]
+    if not (fields or agency or dash):
+        return None, paragraph  # "NASA. The ..." is not a dateline
+    place = ", ".join([match.group("place").title(), *before])
+    return Dateline(place, date, agency), paragraph[match.end() :]
+
+
+def _iso_date(text: str) -> str | None:
+    from datetime import datetime
+
+    text = re.sub(r"\s+", " ", text.replace(".", "")).strip()
+    for fmt in ("%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    return None
 
 
 def _normalise(text: str) -> str:
@@ -145,16 +233,23 @@ def parse_article(doc: str, text: str) -> Article:
         body = "\n".join(lines[first + 1 :]) if first is not None else ""
     if not title:
         raise ValueError(f"{doc}: the file is empty (an article needs a title on its first line)")
-    paragraphs = tuple(p for p in (_clean_paragraph(b) for b in re.split(r"\n\s*\n", body)) if p)
+    paragraphs = [p for p in (_clean_paragraph(b) for b in re.split(r"\n\s*\n", body)) if p]
+    if not paragraphs:
+        raise ValueError(f"{doc}: no article text after the title {title!r}")
+    dateline, paragraphs[0] = split_dateline(paragraphs[0])
+    if not paragraphs[0]:
+        del paragraphs[0]
     if not paragraphs:
         raise ValueError(f"{doc}: no article text after the title {title!r}")
     return Article(
         doc=doc,
         title=title,
-        paragraphs=paragraphs,
+        paragraphs=tuple(paragraphs),
         url=meta.get("url") or meta.get("link") or None,
-        published=meta.get("published") or meta.get("date") or None,
+        published=meta.get("published") or meta.get("date") or (dateline.date if dateline else None),
         sha256=_digest(text),
+        place=dateline.place if dateline else None,
+        agency=meta.get("source") or (dateline.agency if dateline else None),
     )
 
 

@@ -13,7 +13,9 @@ from bot.settings import Settings
 from .fakes import FakeEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_CORPUS = ROOT / "corpus"
+BUNDLED_CORPUS = ROOT / "corpus"  # the news article the bot ships with
+# Two Wikipedia articles (CC BY-SA, as in SQuAD dev) for tests that ask about many facts
+WIKI_CORPUS = ROOT / "tests" / "fixtures" / "wiki"
 
 SMALL_ARTICLE = """---
 title: Harbour festival opens
@@ -66,12 +68,20 @@ def real_encoder() -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder()
 
 
-@pytest.fixture(scope="session")
-def bundled_service(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> QAService:
-    """The bundled corpus indexed with the real model, once per session."""
-    settings = Settings(
-        _env_file=None, corpus_dir=BUNDLED_CORPUS, index_dir=tmp_path_factory.mktemp("index")
-    )
-    service = QAService(settings, encoder_factory=lambda: real_encoder)
+def _real_service(corpus_dir: Path, index_dir: Path, encoder) -> QAService:
+    settings = Settings(_env_file=None, corpus_dir=corpus_dir, index_dir=index_dir)
+    service = QAService(settings, encoder_factory=lambda: encoder)
     service.open()
     return service
+
+
+@pytest.fixture(scope="session")
+def wiki_service(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> QAService:
+    """The two Wikipedia fixture articles indexed with the real model, once per session."""
+    return _real_service(WIKI_CORPUS, tmp_path_factory.mktemp("wiki-index"), real_encoder)
+
+
+@pytest.fixture(scope="session")
+def news_service(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> QAService:
+    """The bundled corpus (the news article) indexed with the real model, once per session."""
+    return _real_service(BUNDLED_CORPUS, tmp_path_factory.mktemp("news-index"), real_encoder)

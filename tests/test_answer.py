@@ -1,6 +1,6 @@
-"""Answering with the real packaged model over the bundled articles (Amazon rainforest, Oxygen).
+"""Answering with the real packaged model over the Wikipedia fixture articles (Amazon rainforest, Oxygen).
 
-Every expected answer below was checked by hand against `corpus/*.md`: the fragment is part
+Every expected answer below was checked by hand against `tests/fixtures/wiki/*.md`: the fragment is part
 of the one sentence (or, where noted, one of the two sentences) that answers the question.
 """
 
@@ -86,8 +86,8 @@ UNRELATED = [
 
 
 @pytest.fixture(scope="module")
-def answerer(bundled_service):
-    return bundled_service.answerer
+def answerer(wiki_service):
+    return wiki_service.answerer
 
 
 def _check_answered(answerer, question, doc, fragment):

@@ -1,7 +1,7 @@
 """The command line, as a user runs it: exit codes, output, one-line errors, settings.
 
 A few tests run `python -m bot` in a subprocess with the real packaged model over a copy of
-the bundled articles (about 7 s each); the rest run in-process with a fake encoder.
+the Wikipedia fixture articles (about 7 s each); the rest run in-process with a fake encoder.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from bot.corpus import load_corpus
 from bot.index import open_index
 from bot.split import split_articles
 
-from .conftest import BUNDLED_CORPUS, ROOT
+from .conftest import WIKI_CORPUS, ROOT
 from .fakes import FakeEncoder
 
 SETTING_VARS = ("CORPUS_DIR", "INDEX_DIR", "EMBEDDING_MODEL", "MAX_CITATIONS", "ENCODER_THREADS", "TELEGRAM_BOT_TOKEN")
@@ -123,19 +123,19 @@ def invoke(*args: str, stdin: str | None = None, env: dict[str, str] | None = No
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory, bundled_service):
-    """`python -m bot index` over a copy of the bundled articles, run once for this module."""
+def indexed(tmp_path_factory, wiki_service):
+    """`python -m bot index` over a copy of the Wikipedia fixture articles, run once for this module."""
     base = tmp_path_factory.mktemp("cli-real")
     corpus_dir = base / "articles"
-    shutil.copytree(BUNDLED_CORPUS, corpus_dir)
+    shutil.copytree(WIKI_CORPUS, corpus_dir)
     index_dir = base / "idx"
     # Serving uses the model's ONNX export kept in the index folder, made on first use (~10 s);
     # reuse the session's so `ask` costs only its start-up. The index itself is built from scratch.
     try:
         from bot.onnx_encoder import onnx_dir
 
-        model = bundled_service.settings.embedding_model
-        export = onnx_dir(bundled_service.settings.index_dir, model)
+        model = wiki_service.settings.embedding_model
+        export = onnx_dir(wiki_service.settings.index_dir, model)
         if export.is_dir():
             shutil.copytree(export, onnx_dir(index_dir, model))
     except ImportError:

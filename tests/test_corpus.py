@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.corpus import CorpusError, is_furniture, load_corpus, parse_article, unchanged
+from bot.corpus import CorpusError, is_furniture, load_corpus, parse_article, split_dateline, unchanged
 from bot.split import split_articles
 
 NEWS = """Kim and Trump meet in Hanoi
@@ -155,6 +155,10 @@ def test_no_sentence_of_the_small_corpus_is_furniture(small_corpus):
         "![A crowd in Hanoi](hanoi.jpg)",
         "A version of this article appeared in the print edition of The Straits Times on "
         "April 26, 2019, with the headline Summit ends early.",
+        "Exclusive: Inside the world's busiest shipping lanes",
+        "Opinion: Why the talks will fail",
+        "Reporting by Anna Berg; Editing by Tom Lee",
+        "Watch: the launch in two minutes",
     ],
 )
 def test_furniture_lines(line):
@@ -176,6 +180,8 @@ def test_furniture_lines(line):
         "Apr 25, 2019 was a Thursday.",
         "More on this later, he said.",
         "Join us in welcoming the new minister, the mayor said.",
+        "US President Barack Obama tweeted using his account:",
+        "Reading the report, she said: \u201cWe need more ships.\u201d",
     ],
 )
 def test_prose_lines_are_kept(line):
@@ -189,6 +195,58 @@ def test_prose_paragraph_starting_like_a_promo_can_be_cited(tmp_path):
     corpus = load_corpus(folder)
     assert corpus.problems == []
     assert corpus.articles[0].paragraphs == ("Published in 1775, the paper made Priestley famous.",)
+
+
+# --- datelines and teasers: recognised by their shape --------------------------------------
+
+WIRE = """Floods close the port of Riga
+A tug passes the flooded quay on Monday. PICTURE: AP
+
+RIGA, Mar 3, 2021, Baltic Wire. Floods closed the port of Riga on Monday, the harbour master said.
+
+Ships were sent to Ventspils instead.
+
+Must read: Ten ports that rebuilt after floods
+
+Follow the story
+"""
+
+
+def test_a_dateline_becomes_metadata_and_its_sentence_is_cited_without_it():
+    article = parse_article("riga.txt", WIRE)
+    assert (article.place, article.agency, article.published) == ("Riga", "Baltic Wire", "2021-03-03")
+    assert article.paragraphs == (
+        "Floods closed the port of Riga on Monday, the harbour master said.",
+        "Ships were sent to Ventspils instead.",
+    )
+    sentences, _ = split_articles([article])
+    assert sentences[0].text.startswith("Floods closed")
+
+
+@pytest.mark.parametrize(
+    "opening, place, agency",
+    [
+        ("PARIS (Agence Presse) - The talks resumed on Monday.", "Paris", "Agence Presse"),
+        ("CAPE CANAVERAL, Florida - The launch slipped again.", "Cape Canaveral, Florida", None),
+        ("OSLO \u2014 The prize was awarded today.", "Oslo", None),
+    ],
+)
+def test_dateline_shapes(opening, place, agency):
+    dateline, rest = split_dateline(opening)
+    assert dateline is not None and (dateline.place, dateline.agency) == (place, agency)
+    assert rest[:1].isupper() and not rest.startswith(opening.split()[0])
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        "NASA, the US space agency, said it would launch. The rest followed.",
+        "UN officials said the talks had failed.",
+        "IBM. The company said so.",
+    ],
+)
+def test_prose_that_opens_with_capitals_keeps_its_words(opening):
+    assert split_dateline(opening) == (None, opening)
 
 
 # --- bad files: a message naming the file, the other articles still load ---------------------

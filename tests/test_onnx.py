@@ -27,7 +27,7 @@ from bot.settings import DEFAULT_MODEL
 from .conftest import ROOT
 from .fakes import FakeEncoder
 
-# Questions about the bundled articles (SQuAD dev questions on Amazon rainforest and Oxygen).
+# Questions about the Wikipedia fixture articles (SQuAD dev questions on Amazon rainforest and Oxygen).
 QUESTIONS = [
     "What welding process was demonstrated in 1901?",
     "Which nation contains the majority of the amazon forest?",
@@ -55,25 +55,25 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="session")
-def onnx_encoder(bundled_service: QAService) -> OnnxEncoder:
+def onnx_encoder(wiki_service: QAService) -> OnnxEncoder:
     """The export made when the bundled index was built (once per session)."""
-    encoder = bundled_service.encoder
+    encoder = wiki_service.encoder
     assert isinstance(encoder, OnnxEncoder)
     return encoder
 
 
-def test_bundled_service_serves_with_the_export_kept_beside_the_index(bundled_service, onnx_encoder):
-    folder = onnx_dir(bundled_service.settings.index_dir, DEFAULT_MODEL)
+def test_wiki_service_serves_with_the_export_kept_beside_the_index(wiki_service, onnx_encoder):
+    folder = onnx_dir(wiki_service.settings.index_dir, DEFAULT_MODEL)
     assert onnx_encoder.folder == folder
-    assert folder.parent.parent == bundled_service.settings.index_dir and folder.name == model_key(DEFAULT_MODEL)
+    assert folder.parent.parent == wiki_service.settings.index_dir and folder.name == model_key(DEFAULT_MODEL)
     assert (folder / ONNX_FILE).is_file() and (folder / TOKENIZER_FILE).is_file()
     assert onnx_encoder.manifest.max_seq_length == 256
     assert onnx_encoder.manifest.cosine >= 0.99999
     assert onnx_encoder.name == DEFAULT_MODEL and onnx_encoder.dimension == 384
 
 
-def test_vectors_match_sentence_transformers(bundled_service, onnx_encoder, real_encoder):
-    sentences = sorted((s.text for s in bundled_service.answerer.index.sentences), key=len)
+def test_vectors_match_sentence_transformers(wiki_service, onnx_encoder, real_encoder):
+    sentences = sorted((s.text for s in wiki_service.answerer.index.sentences), key=len)
     texts = sentences[:20] + sentences[-20:] + QUESTIONS + [
         "a",
         "Oxygen?",
@@ -98,8 +98,8 @@ def test_tokenizer_truncates_at_max_seq_length_and_pads_dynamically(onnx_encoder
     assert len(single.ids) == sum(single.attention_mask) < 10
 
 
-def test_answers_are_unchanged(bundled_service, onnx_encoder, real_encoder):
-    index = bundled_service.answerer.index
+def test_answers_are_unchanged(wiki_service, onnx_encoder, real_encoder):
+    index = wiki_service.answerer.index
     with_torch = Answerer(index, real_encoder).answer_many(QUESTIONS)
     with_onnx = Answerer(index, onnx_encoder).answer_many(QUESTIONS)
     for a, b in zip(with_torch, with_onnx):
@@ -109,8 +109,8 @@ def test_answers_are_unchanged(bundled_service, onnx_encoder, real_encoder):
     assert any(a.answered for a in with_onnx) and not all(a.answered for a in with_onnx)
 
 
-def test_serving_process_imports_neither_torch_nor_bm25s(bundled_service):
-    settings = bundled_service.settings
+def test_serving_process_imports_neither_torch_nor_bm25s(wiki_service):
+    settings = wiki_service.settings
     script = (
         "import json, sys\n"
         "from bot.service import QAService\n"
@@ -127,7 +127,7 @@ def test_serving_process_imports_neither_torch_nor_bm25s(bundled_service):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["heavy"] == [] and result["encoder"] == "OnnxEncoder"
-    expected = bundled_service.answerer.answer_many(QUESTIONS[:6])
+    expected = wiki_service.answerer.answer_many(QUESTIONS[:6])
     assert result["ids"] == [[c.sentence_id for c in a.citations] for a in expected]
 
 

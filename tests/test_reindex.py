@@ -98,12 +98,12 @@ def test_rebuild_process_reports_its_errors_as_the_same_type(small_corpus: Path,
         run_build_process(settings)
 
 
-def test_default_service_reindexes_in_a_child_process_without_torch(bundled_service, tmp_path: Path):
+def test_default_service_reindexes_in_a_child_process_without_torch(wiki_service, tmp_path: Path):
     """The serving process answers from the new index after /reindex and never imports torch."""
     corpus = tmp_path / "corpus"
     index = tmp_path / "index"
-    shutil.copytree(bundled_service.settings.corpus_dir, corpus)
-    shutil.copytree(bundled_service.settings.index_dir, index)  # index and ONNX export, as built
+    shutil.copytree(wiki_service.settings.corpus_dir, corpus)
+    shutil.copytree(wiki_service.settings.index_dir, index)  # index and ONNX export, as built
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"

@@ -16,8 +16,8 @@ from .test_answer import ANSWERABLE, UNRELATED
 
 
 @pytest.fixture(scope="module")
-def index(bundled_service):
-    return bundled_service.answerer.index
+def index(wiki_service):
+    return wiki_service.answerer.index
 
 
 def _evidence(retriever: Retriever, vector: np.ndarray, question: str, fragment: str) -> dict[str, float]:
@@ -27,10 +27,10 @@ def _evidence(retriever: Retriever, vector: np.ndarray, question: str, fragment:
     return {"coverage": features.coverage[j], "weighted": features.weighted_coverage[j], "kind": features.kind[j]}
 
 
-def test_word_evidence_counts_the_question_words_each_candidate_holds(index, bundled_service):
+def test_word_evidence_counts_the_question_words_each_candidate_holds(index, wiki_service):
     retriever = Retriever(index)
     question = "Which disease can vampire bats spread?"  # content words: disease, can, vampire, bats, spread
-    vector = bundled_service.answerer.encoder.encode([question])[0]
+    vector = wiki_service.answerer.encoder.encode([question])[0]
     rabies = _evidence(retriever, vector, question, "rabies")
     assert rabies["coverage"] == pytest.approx(0.8)  # all but "disease"
     assert 0 < rabies["weighted"] < 1
@@ -38,21 +38,21 @@ def test_word_evidence_counts_the_question_words_each_candidate_holds(index, bun
     assert whole["coverage"] == whole["weighted"] == pytest.approx(1.0)
 
 
-def test_kind_of_answer_is_marked_on_the_sentences_that_hold_it(index, bundled_service):
+def test_kind_of_answer_is_marked_on_the_sentences_that_hold_it(index, wiki_service):
     retriever = Retriever(index)
     question = "How many people lived in the Amazon around 1500?"
-    vector = bundled_service.answerer.encoder.encode([question])[0]
+    vector = wiki_service.answerer.encoder.encode([question])[0]
     assert _evidence(retriever, vector, question, "Some 5 million people")["kind"] == 1.0
     who = "Who was the first European to travel the length of the Amazon River?"
-    vector = bundled_service.answerer.encoder.encode([who])[0]
+    vector = wiki_service.answerer.encoder.encode([who])[0]
     assert _evidence(retriever, vector, who, "Francisco de Orellana")["kind"] == 1.0  # a name not in the question
 
 
-def test_a_corpus_beyond_the_flat_limit_answers_as_exact_search_does(index, bundled_service, monkeypatch):
-    monkeypatch.setattr(bot.index, "FLAT_LIMIT", 100)  # the bundled corpus (289 sentences) now gets a graph
+def test_a_corpus_beyond_the_flat_limit_answers_as_exact_search_does(index, wiki_service, monkeypatch):
+    monkeypatch.setattr(bot.index, "FLAT_LIMIT", 100)  # the Wikipedia fixture (289 sentences) now gets a graph
     graph = dataclasses.replace(index, faiss_index=None)
     assert isinstance(graph.faiss_index, faiss.IndexHNSW)
-    exact, approximate = bundled_service.answerer, Answerer(graph, bundled_service.answerer.encoder)
+    exact, approximate = wiki_service.answerer, Answerer(graph, wiki_service.answerer.encoder)
     for question in [q for q, *_ in ANSWERABLE] + UNRELATED:
         a, b = exact.answer(question), approximate.answer(question)
         assert (b.answered, [c.text for c in b.citations]) == (a.answered, [c.text for c in a.citations]), question
