@@ -1,14 +1,22 @@
-"""Fit the ranking weights and the decline model on the squad-dev *dev* split.
+"""Fit the ranking weights and the decline model on several genres and corpus sizes at once.
 
-Usage:
-    python benchmarks/tune.py --corpus ../shared/benchmarks/squad-dev/corpus \
-        --questions ../shared/benchmarks/squad-dev/questions-dev.jsonl --index-dir /tmp/squad-index
+Usage (each --set is NAME=CORPUS_DIR:QUESTIONS; indexes are kept under --work):
+    python benchmarks/tune.py --work /tmp/tune \
+        --set squad=../shared/benchmarks/squad-dev/corpus:../shared/benchmarks/squad-dev/questions-dev.jsonl \
+        --set news=../shared/benchmarks/wikinews-qa/corpus:../shared/benchmarks/wikinews-qa/questions-dev.jsonl \
+        --set seed=corpus:../shared/eval/seed-dev.jsonl
 
-Ranking: coordinate ascent on P@1 over the candidates' features.
-Decline: the held-out-article protocol (index all articles but some, ask the held-out
-articles' questions; the right answer is "not found"), repeated over several random splits;
-a logistic regression on features of the best-ranked sentence separates "the article is
-indexed" from "it is not". Prints the fitted values to paste into `bot/choose.py:Weights`.
+Every question is asked in several situations, so that one model serves any corpus:
+- over the whole corpus (answerable questions: the best sentence must hold the answer;
+  questions marked "none": the best sentence, whatever it is, must be declined);
+- with the sentences that hold its answer taken out (the hard "not found": same article, same
+  people, the answer missing), which must be declined;
+- with its article held out of the index (the easy "not found": the topic is missing);
+- over its own article alone (a corpus of one article).
+Ranking: a pairwise logistic ranker as a start, then coordinate ascent on P@1, each set
+weighted equally. Decline: a logistic regression on the best sentence's evidence, each set and
+situation weighted equally, its boundary placed to decline --target-decline of what must be
+declined. Prints the values to paste into `bot/choose.py:Weights`.
 """
 
 from __future__ import annotations
@@ -16,147 +24,172 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import random
 from pathlib import Path
 
 import numpy as np
 
-from bot.answer import Answerer, clean_question
-from bot.choose import DEFAULT_WEIGHTS, score
+from bot.answer import clean_question
+from bot.choose import DECLINE_FIELDS, DEFAULT_WEIGHTS, RANK_FIELDS, decline_inputs, score
 from bot.encoder import SentenceTransformerEncoder
 from bot.evaluate import fold, read_items
-from bot.index import SentenceIndex
+from bot.index import SentenceIndex, open_index
 from bot.retrieve import Retriever
 
-RANK_FIELDS = ("dense", "context", "lexical", "lexical_context", "coverage", "novelty", "kind")
+
+def question_vectors(encoder, items, cache: Path) -> np.ndarray:
+    if cache.exists():
+        vectors = np.load(cache)
+        if len(vectors) == len(items):
+            return vectors
+    vectors = encoder.encode([clean_question(i.question) for i in items])
+    np.save(cache, vectors)
+    return vectors
 
 
-def candidate_table(retriever: Retriever, index: SentenceIndex, items, vectors):
-    """Per question: feature matrix of its candidates, gold hit per candidate, and raw features."""
-    table = []
+def situations(name: str, index: SentenceIndex, items, vectors, rng: random.Random, per_article: int):
+    """(situation, retriever, item, vector, answerable) for every way each question is asked."""
+    full = Retriever(index)
     for item, vector in zip(items, vectors):
-        q = clean_question(item.question)
-        f = retriever.features(vector, q)
-        texts = [index.sentences[i].text for i in f.ids]
-        X = np.stack([f.dense, f.context, f.lexical, f.lexical_context, f.coverage, f.novelty, f.kind], axis=1)
-        gold = [fold(g) for g in item.gold]
-        hits = np.array([any(g in fold(t) for g in gold) for t in texts])
-        table.append((X, hits, f))
-    return table
+        yield "full", full, item, vector, item.answerable
+        if item.answerable:
+            yield "answer removed", full, item, vector, False
+    docs = sorted({i.doc for i in items if i.doc})
+    if len(index.articles) > 3 and docs:
+        held = set(rng.sample(sorted(index.articles), max(1, len(index.articles) // 4)))
+        sub = Retriever(index.without(held))
+        for item, vector in zip(items, vectors):
+            if item.doc in held:
+                yield "held out", sub, item, vector, False
+    if len(index.articles) > 1:
+        for doc in rng.sample(docs, min(per_article, len(docs))):
+            alone = Retriever(index.without(set(index.articles) - {doc}))
+            for item, vector in zip(items, vectors):
+                if item.doc == doc:
+                    yield "article alone", alone, item, vector, item.answerable
+                    if item.answerable:
+                        yield "article alone, answer removed", alone, item, vector, False
+
+
+def rows(retriever: Retriever, item, vector, remove_answer: bool):
+    """Feature matrix of the candidates and, per candidate, whether it holds a gold answer."""
+    f = retriever.features(vector, clean_question(item.question))
+    gold = [fold(g) for g in item.gold]
+    hits = np.array([any(g in fold(retriever.index.sentences[i].text) for g in gold) for i in f.ids.tolist()])
+    keep = ~hits if remove_answer else np.ones(len(hits), dtype=bool)
+    X = np.stack([getattr(f, name) for name in RANK_FIELDS], axis=1)
+    return f, X, hits, keep
 
 
 def p_at_1(table, w: np.ndarray) -> float:
-    right = 0
-    for X, hits, _ in table:
-        if len(X):
-            right += bool(hits[int(np.argmax(X @ w))])
-    return right / len(table)
+    totals: dict[str, list[float]] = {}
+    for name, X, hits in table:
+        totals.setdefault(name, []).append(bool(hits[int(np.argmax(X @ w))]) if len(X) else False)
+    return float(np.mean([np.mean(v) for v in totals.values()]))  # each set counts the same
 
 
-def coordinate_ascent(table, start: np.ndarray, rounds: int = 4) -> np.ndarray:
-    w = start.copy()
+def coordinate_ascent(table, w: np.ndarray, rounds: int = 4) -> np.ndarray:
     best = p_at_1(table, w)
-    steps = [0.2, 0.1, 0.05, 0.02]
-    for r in range(rounds):
-        step = steps[min(r, len(steps) - 1)]
-        for j in range(1, len(w)):  # dense weight fixed at 1 (scale)
+    for step in (0.2, 0.1, 0.05, 0.02)[:rounds]:
+        for j in range(1, len(w)):  # the dense weight stays 1 (scale)
             for delta in (step, -step):
                 trial = w.copy()
                 trial[j] = max(0.0, trial[j] + delta)
-                score = p_at_1(table, trial)
-                if score > best:
-                    best, w = score, trial
+                value = p_at_1(table, trial)
+                if value > best:
+                    best, w = value, trial
     return w
 
 
 def pairwise_start(table, fallback: np.ndarray) -> np.ndarray:
-    """A pairwise logistic ranker (gold sentence above each other candidate), scaled to dense=1."""
     from sklearn.linear_model import LogisticRegression
 
-    diffs = []
-    for X, hits, _ in table:
-        if hits.any() and not hits.all():
-            gold = X[hits].max(axis=0)
-            diffs.append(gold - X[~hits])
-    if not diffs:
-        return fallback
+    diffs = [X[hits].max(axis=0) - X[~hits] for _, X, hits in table if hits.any() and not hits.all()]
     D = np.concatenate(diffs)
     D = np.concatenate([D, -D])
     labels = np.concatenate([np.ones(len(D) // 2), np.zeros(len(D) // 2)])
-    w = LogisticRegression(fit_intercept=False, C=1.0, max_iter=2000).fit(D, labels).coef_[0]
+    w = LogisticRegression(fit_intercept=False, C=1.0, max_iter=3000).fit(D, labels).coef_[0]
     if w[0] <= 0:
         return fallback
     w = np.maximum(w / w[0], 0.0)
-    print(f"pairwise logistic start: P@1 {p_at_1(table, w):.4f}")
     return w if p_at_1(table, w) > p_at_1(table, fallback) else fallback
-
-
-def decline_features(f, best: int, best_score: float) -> list[float]:
-    return [
-        best_score,
-        float(f.dense[best]),
-        float(f.weighted_coverage[best]),
-        float(f.corpus_coverage),
-        math.log1p(f.bm25_max),
-    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--questions", type=Path, required=True)
-    parser.add_argument("--index-dir", type=Path, required=True)
-    parser.add_argument("--cache", action="store_true", help="keep question vectors beside the file")
-    parser.add_argument("--splits", type=int, default=6, help="random held-out splits")
-    parser.add_argument("--hold-out", type=float, default=0.25, help="share of articles held out")
-    parser.add_argument("--target-decline", type=float, default=0.88,
-                        help="share of held-out questions the fitted model should decline")
+    parser.add_argument("--set", dest="sets", action="append", required=True, help="NAME=CORPUS_DIR:QUESTIONS")
+    parser.add_argument("--work", type=Path, required=True, help="folder for the indexes and question vectors")
+    parser.add_argument("--per-article", type=int, default=12, help="articles asked about alone, per set")
+    parser.add_argument("--target-decline", type=float, default=0.9,
+                        help="share of what must be declined that the fitted model declines")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    index = SentenceIndex.load(args.index_dir)
-    encoder = SentenceTransformerEncoder(index.model)
-    items = read_items(args.questions)
-    cache = args.questions.with_suffix(".vectors.npy") if args.cache else None
-    if cache and cache.exists():
-        vectors = np.load(cache)
-    else:
-        vectors = encoder.encode([clean_question(i.question) for i in items])
-        if cache:
-            np.save(cache, vectors)
-    retriever = Retriever(index)
-    table = candidate_table(retriever, index, items, vectors)
-    start = np.array([getattr(DEFAULT_WEIGHTS, f) for f in RANK_FIELDS], dtype=np.float32)
-    print(f"ranking P@1 with current weights: {p_at_1(table, start):.4f}")
-    w = coordinate_ascent(table, pairwise_start(table, start))
-    print(f"ranking P@1 after tuning:        {p_at_1(table, w):.4f}")
-    tuned = dataclasses.replace(DEFAULT_WEIGHTS, **{f: round(float(v), 3) for f, v in zip(RANK_FIELDS, w)})
+    encoder = SentenceTransformerEncoder()
+    rng = random.Random(args.seed)
+    sets = []
+    for spec in args.sets:
+        name, _, paths = spec.partition("=")
+        corpus, _, questions = paths.partition(":")
+        index, _ = open_index(Path(corpus), args.work / name, lambda: encoder, encoder.name)
+        items = read_items(Path(questions))
+        vectors = question_vectors(encoder, items, args.work / f"{name}-questions.npy")
+        sets.append((name, list(situations(name, index, items, vectors, rng, args.per_article))))
+        print(f"{name}: {len(index.articles)} articles, {len(items)} questions, {len(sets[-1][1])} situations")
 
+    # ranking: answerable questions with their answer among the candidates
+    table, cases = [], []
+    for name, cases_of_set in sets:
+        for situation, retriever, item, vector, answerable in cases_of_set:
+            f, X, hits, keep = rows(retriever, item, vector, "removed" in situation)
+            cases.append((name, situation, f, X[keep], hits[keep], answerable, keep))
+            if answerable and hits.any():
+                table.append((name, X, hits))
+    start = np.array([getattr(DEFAULT_WEIGHTS, n) for n in RANK_FIELDS], dtype=np.float64)
+    print(f"ranking P@1 (sets averaged) with the current weights: {p_at_1(table, start):.4f}")
+    w = coordinate_ascent(table, pairwise_start(table, start))
+    print(f"ranking P@1 after fitting: {p_at_1(table, w):.4f}")
+    tuned = dataclasses.replace(DEFAULT_WEIGHTS, **{n: round(float(v), 3) for n, v in zip(RANK_FIELDS, w)})
+
+    # decline: the best sentence's evidence; answer only where it holds the answer
     from sklearn.linear_model import LogisticRegression
 
-    X, y = [], []
-    docs = sorted(index.articles)
-    for split in range(args.splits):
-        held = set(random.Random(split).sample(docs, round(len(docs) * args.hold_out)))
-        sub = Answerer(index.without(held), encoder, weights=tuned)
-        for item, vector in zip(items, vectors):
-            q = clean_question(item.question)
-            f = sub.retriever.features(vector, q)
-            scores = score(f, tuned)
-            best = int(np.argmax(scores))
-            X.append(decline_features(f, best, float(scores[best])))
-            y.append(item.doc not in held)
+    X, y, group, asked = [], [], [], []
+    for name, situation, f, Xc, hits, answerable, keep in cases:
+        if len(Xc) == 0:
+            continue
+        sub = dataclasses.replace(f, **{
+            field.name: getattr(f, field.name)[keep]
+            for field in dataclasses.fields(f) if isinstance(getattr(f, field.name), np.ndarray)
+        })
+        scores = score(sub, tuned)
+        order = np.argsort(-scores, kind="stable")
+        best = int(order[0])
+        runner_up = float(scores[order[1]]) if len(order) > 1 else float(scores[best]) - 1.0
+        X.append(decline_inputs(sub, best, float(scores[best]), runner_up))
+        y.append(bool(answerable and hits[best]))
+        group.append((name, situation))
+        asked.append(answerable)
     X, y = np.array(X), np.array(y)
-    model = LogisticRegression(C=10.0, max_iter=1000, class_weight="balanced").fit(X, y)
-    coef = model.coef_[0]
-    margin = X @ coef
-    # place the boundary so that the target share of unanswerable questions is declined
-    bias = -float(np.quantile(margin[~y], args.target_decline))
-    predicted = margin + bias >= 0
-    print(f"held-out protocol (pooled over {args.splits} splits): declined {np.mean(~predicted[~y]):.3f} "
-          f"of unanswerable, answered {np.mean(predicted[y]):.3f} of answerable")
-    names = ("decline_score", "decline_dense", "decline_coverage", "decline_corpus_coverage", "decline_bm25")
-    fitted = {"decline_bias": round(bias, 3), **{n: round(float(c), 3) for n, c in zip(names, coef)}}
-    print(json.dumps({**{f: round(float(v), 3) for f, v in zip(RANK_FIELDS, w)}, **fitted}))
+    np.savez(args.work / "decline-table.npz", X=X, y=y, group=np.array([" / ".join(g) for g in group]),
+             answerable=np.array(asked))
+    counts: dict[tuple[str, str], int] = {}
+    for g in group:
+        counts[g] = counts.get(g, 0) + 1
+    weight = np.array([1.0 / counts[g] for g in group])
+    weight /= weight.mean()
+    model = LogisticRegression(C=1.0, max_iter=5000).fit(X, y, sample_weight=weight)
+    margin = X @ model.coef_[0]
+    must_decline = ~y
+    bias = -float(np.quantile(margin[must_decline], args.target_decline))
+    answered = margin + bias >= 0
+    for g in sorted(counts):
+        mask = np.array([x == g for x in group])
+        print(f"  {g[0]:>6} {g[1]:<30} n={mask.sum():5d} answerable-and-right {y[mask].mean():.3f} "
+              f"answered {answered[mask].mean():.3f} right-and-answered {(answered & y)[mask].mean():.3f}")
+    fitted = {"decline_bias": round(bias, 3), "decline": [round(float(c), 3) for c in model.coef_[0]]}
+    print("decline inputs:", ", ".join(DECLINE_FIELDS))
+    print(json.dumps({**{n: round(float(v), 3) for n, v in zip(RANK_FIELDS, w)}, **fitted}))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import answerable
 from .index import SentenceIndex
 from .kinds import asked_words, question_kind
 from .words import STOPWORDS, WordIndex, terms
@@ -29,6 +30,15 @@ class Features:
     kind: np.ndarray  # 1.0 where the sentence holds the kind of thing asked for (number, time, name)
     bm25_max: float  # raw best sentence BM25 (how much lexical support exists at all)
     query_terms: int  # content words in the question
+    # does the sentence hold what was asked (bot.answerable): corpus-independent evidence
+    holds: np.ndarray  # 1.0 where the sentence holds a fact of the asked kind the question does not give
+    holds_context: np.ndarray  # 1.0 where its passage does
+    rare_coverage: np.ndarray  # share of the question's words in the sentence, weighted by general rarity
+    rare_context: np.ndarray  # the same over the sentence's passage
+    rare_article: np.ndarray  # the same over the sentence's whole article
+    missing: np.ndarray  # rarity of the rarest question word its passage lacks (/ 8, so in [0, 1])
+    typed: bool  # the question asks for a kind of fact (number, date, person, ...)
+    required: bool  # ... one that an answer must hold (a number, date, amount, age, duration, time)
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,11 @@ class Words:
     corpus_coverage: float  # IDF-weighted share of the content words found anywhere
     bm25_max: float  # raw best sentence BM25
     kind: np.ndarray  # 1.0 where the sentence holds the kind of thing asked for (see Retriever.kind)
+    ask: answerable.Ask
+    rare_coverage: np.ndarray  # per sentence, as in Features
+    rare_context: np.ndarray  # per sentence
+    rare_article: np.ndarray  # per sentence
+    missing: np.ndarray  # per sentence
 
 
 class Retriever:
@@ -81,6 +96,10 @@ class Retriever:
             "time": words.has_time.astype(np.float32),
             "other": np.zeros(n, dtype=np.float32),
         }
+        articles = {doc: a for a, doc in enumerate(dict.fromkeys(s.doc for s in index.sentences))}
+        self.article_of = np.array([articles[s.doc] for s in index.sentences], dtype=np.int64)
+        self.passage_article = np.array([articles[p.doc] for p in index.passages], dtype=np.int64)
+        self._facts: dict[int, answerable.Facts] = {}  # per sentence, worked out when first a candidate
         df = np.diff(words.sentences.indptr).astype(np.float64)
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
@@ -107,7 +126,14 @@ class Retriever:
         matched, weighted = sentences.count(q_set, idf)
         total = sum(idf)
         found = sum(w for t, w in zip(q_set, idf) if t in sentences.vocabulary)
+        ask = answerable.parse(question)
+        rare_sentence, rare_passage, rare_article, missing = self._rare(ask)
         return Words(
+            ask=ask,
+            rare_coverage=rare_sentence,
+            rare_context=rare_passage[self.passage_of],
+            rare_article=rare_article[self.article_of],
+            missing=missing[self.passage_of],
             terms=q_terms,
             best=best,
             lexical=bm / bm_max if bm_max > 0 else bm,
@@ -119,6 +145,55 @@ class Retriever:
             bm25_max=bm_max,
             kind=self.kind(question),
         )
+
+    def _rare(self, ask: answerable.Ask) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rarity-weighted coverage of the question's words per sentence, passage and article, and
+        per passage the rarity of the rarest question word it lacks."""
+        sentences, passages = self.word_index.sentences, self.word_index.passages
+        total = sum(ask.rarity) or 1.0
+        _, per_sentence = sentences.count(ask.terms, ask.rarity)
+        _, per_passage = passages.count(ask.terms, ask.rarity)
+        articles = int(self.article_of.max()) + 1 if len(self.article_of) else 0
+        per_article = np.zeros(articles)
+        missing = np.zeros(passages.size)
+        for term, weight in zip(ask.terms, ask.rarity):
+            column = passages.column(term)
+            held = np.zeros(passages.size, dtype=bool)
+            if column is not None:
+                held[passages.indices[column]] = True
+                per_article[np.unique(self.passage_article[held])] += weight
+            missing = np.maximum(missing, np.where(held, 0.0, weight / 8.0))
+        return (
+            (per_sentence / total).astype(np.float32),
+            (per_passage / total).astype(np.float32),
+            (per_article / total).astype(np.float32),
+            missing.astype(np.float32),
+        )
+
+    def holds(self, ask: answerable.Ask, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per candidate: does the sentence, and does its passage, hold a fact of the asked kind."""
+        if not ask.typed and ask.kind != "reason":
+            ones = np.ones(len(ids), dtype=np.float32)
+            return ones, ones
+        sentences = self.index.sentences
+        passages = self.index.passages
+        cache = self._facts
+
+        def held(i: int) -> bool:
+            f = cache.get(i)
+            if f is None:
+                f = cache[i] = answerable.facts(sentences[i].text)
+            return answerable.holds(ask, f)
+
+        own = np.array([held(i) for i in ids.tolist()], dtype=np.float32)
+        context = np.array(
+            [
+                own[n] or any(held(j) for j in range(passages[p].first, passages[p].last + 1) if j != i)
+                for n, (i, p) in enumerate(zip(ids.tolist(), self.passage_of[ids].tolist()))
+            ],
+            dtype=np.float32,
+        )
+        return own, context
 
     def kind(self, question: str) -> np.ndarray:
         """Per sentence, 1.0 where it holds the kind of thing the question asks for (kinds.question_kind):
@@ -143,6 +218,7 @@ class Retriever:
         candidate[nearest[0][nearest[0] >= 0]] = True
         candidate[words.best] = True
         ids = np.flatnonzero(candidate)
+        holds, holds_context = self.holds(words.ask, ids)
         return Features(
             ids=ids,
             dense=self.vectors[ids] @ q[0],
@@ -156,4 +232,12 @@ class Retriever:
             kind=words.kind[ids],
             bm25_max=words.bm25_max,
             query_terms=len(words.terms),
+            holds=holds,
+            holds_context=holds_context,
+            rare_coverage=words.rare_coverage[ids],
+            rare_context=words.rare_context[ids],
+            rare_article=words.rare_article[ids],
+            missing=words.missing[ids],
+            typed=words.ask.typed,
+            required=words.ask.required,
         )

@@ -91,13 +91,13 @@ class Postings:
         vocabulary = {word: j for word, j in bm25.vocab_dict.items() if j < columns}
         return cls(vocabulary, matrix["indptr"], matrix["indices"], matrix["data"], int(matrix["num_docs"]))
 
-    def _column(self, word: str) -> slice | None:
+    def column(self, word: str) -> slice | None:
         j = self.vocabulary.get(word)
         return None if j is None else slice(self.indptr[j], self.indptr[j + 1])
 
     def bm25(self, words: Sequence[str]) -> np.ndarray:
         """BM25 per document (a repeated word counts again, as in bm25s's own get_scores)."""
-        found = [c for c in map(self._column, words) if c is not None]
+        found = [c for c in map(self.column, words) if c is not None]
         if not found:
             return np.zeros(self.size, dtype=np.float32)
         rows = np.concatenate([self.indices[c] for c in found])
@@ -105,7 +105,7 @@ class Postings:
 
     def count(self, words: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """Per document: how many of the distinct `words` it holds, and the sum of their weights."""
-        found = [(c, w) for c, w in zip(map(self._column, words), weights) if c is not None]
+        found = [(c, w) for c, w in zip(map(self.column, words), weights) if c is not None]
         if not found:
             return np.zeros(self.size), np.zeros(self.size)
         rows = np.concatenate([self.indices[c] for c, _ in found])

@@ -1,0 +1,198 @@
+"""Does a sentence hold what a question asks for? The asked kind of fact and the question's focus.
+
+A question asks for a kind of fact (an age, an amount of money, a number, a date, a duration,
+a person, a place, a name, a reason, yes or no) about its focus (the coach's *age*, the
+commander's *name*). A sentence can only answer it when it holds a fact of that kind that the
+question does not give already, and mentions what the question is about. These rules know
+English question shapes and general English word frequencies (wordfreq), never a corpus, so
+they mean the same over one article or thousands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .words import STOPWORDS, terms
+
+# kinds of fact a question asks for, checked in this order on the lower-cased question (a yes/no
+# question first: "Was he there when ...?" asks no date)
+_ASKS = [
+    ("yes_no", re.compile(
+        r"^(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|should|shall|may|might)\b"
+    )),
+    ("age", re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b|\bage of\b")),
+    ("money", re.compile(
+        r"\bhow much (?:money|cash|did \w+ (?:pay|cost|owe|earn|raise|spend|lose|win)|does \w+ cost|is \w+ worth)\b|"
+        r"\bhow much\b.*\b(?:pay|paid|cost|owe|owed|worth|price|money|fine|fined|budget|spend|spent|earn|"
+        r"raise|raised|lose|lost|win|won|prize|salary|fee|funding|tax|taxes)\b|"
+        r"\bwhat (?:was |is |will be )?the (?:cost|price|fine|budget|salary|fee)\b"
+    )),
+    ("duration", re.compile(r"\bhow long\b|\bfor how many (?:years|months|weeks|days|hours)\b")),
+    ("number", re.compile(
+        r"\bhow (?:many|much|far|large|big|tall|high|deep|wide|heavy|fast)\b|"
+        r"\bwhat (?:percentage|percent|proportion|share|number|amount|fraction)\b"
+    )),
+    ("clock", re.compile(r"\bwhat time\b|\bat what hour\b")),
+    ("date", re.compile(r"\bwhen\b|\b(?:what|which) (?:year|date|day|month|century|decade)\b|\bin which year\b")),
+    ("person", re.compile(r"\bwho(?:m|se)?\b|\b(?:which|what) (?:person|man|woman|official|leader|minister|senator)\b")),
+    ("place", re.compile(
+        r"\bwhere\b|\b(?:what|which) (?:country|city|town|place|region|state|province|island|port|"
+        r"capital|continent|village|area|venue|hospital|museum|university|school|prison|station)\b"
+    )),
+    ("name", re.compile(r"\b(?:name|named|called|title)\b")),
+    ("reason", re.compile(r"\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted)\b")),
+]
+TYPED = frozenset({"age", "money", "duration", "number", "clock", "date", "person", "place", "name"})
+# kinds recognised reliably enough in a sentence that an answer without one is declined outright
+REQUIRED = frozenset({"age", "money", "duration", "number", "clock"})
+
+_NUMBER = re.compile(
+    r"\d[\d,.]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fifteen|"
+    r"twenty|thirty|forty|fifty|sixty|hundred|hundreds|thousand|thousands|million|millions|billion|"
+    r"billions|dozen|dozens|several|half|a third|a quarter)\b",
+)
+_YEAR = re.compile(r"^(?:1[5-9]\d\d|20\d\d)s?$")
+_MONEY = re.compile(
+    r"[$\u00a3\u20ac\u00a5]|\b(?:US|S|A|C|HK|NZ)\$|\b(?:dollars?|euros?|pounds?|yen|yuan|rupees?|francs?|"
+    r"kronor|krona|kroner|roubles?|rubles?|pesos?|cents?|pence|usd|eur|gbp)\b",
+    re.IGNORECASE,
+)
+_DURATION = re.compile(
+    r"\b(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+    r"thirty|forty|fifty|several|few|many|hundreds of|thousands of)[\s-]+(?:\w+[\s-]+)?"
+    r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries|nights?)\b|"
+    r"\b(?:since|until|for) (?:\d|the (?:past|last))",
+    re.IGNORECASE,
+)
+_AGE = re.compile(
+    r"\b\d{1,3}[\s-]*(?:years?|months?|weeks?)[\s-]*old\b|\baged? (?:of )?\d{1,3}\b|\bage of\b|"
+    r"\b[A-Z][\w'-]+,\s*\d{1,3},|\(\d{1,3}\)|\b\d{1,3}[\s-]*year[\s-]*old\b|\bin (?:his|her|their) (?:teens|\d0s)\b"
+)
+_MONTH = re.compile(
+    r"\b(?:jan(?:uary)?|feb(?:ruary)?|march|april|may|june|july|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|"
+    r"nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|"
+    r"today|tomorrow|tonight|spring|summer|autumn|fall|winter|century|centuries|decade)\b|"
+    r"\b(?:last|next|this|that|earlier|later) (?:year|month|week|day)\b|\b\d+\s+(?:years?|months?|days?) ago\b"
+)
+_CLOCK = re.compile(r"\b\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)|\b\d{1,2}:\d{2}\b|\b(?:noon|midnight|o'clock)\b", re.IGNORECASE)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'\u2019-]*")
+_REASON = re.compile(
+    r"\b(?:because|due to|owing to|as a result|in order to|so that|since|after|reason|caused|cause|"
+    r"led to|amid|over|following|for)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a question asks for: the kind of fact, its content words and how rare each is."""
+
+    kind: str
+    terms: tuple[str, ...]  # distinct content words, stemmed
+    rarity: tuple[float, ...]  # per term: how much it says (rare words say more), from wordfreq
+    numbers: frozenset[str]  # numbers the question gives (not an answer)
+    names: frozenset[str]  # capitalised words the question uses, lower-cased (not an answer)
+
+    @property
+    def typed(self) -> bool:
+        return self.kind in TYPED
+
+    @property
+    def required(self) -> bool:
+        """An answer must hold a fact of this kind (a number, date, amount, ...) to be one."""
+        return self.kind in REQUIRED
+
+
+@lru_cache(maxsize=65536)
+def rarity(word: str) -> float:
+    """How much a word says, from its general English frequency: 8 minus its Zipf value, at least 0.5
+    (\"the\" ~0.5, \"summit\" ~4, a name the list does not know 8)."""
+    from wordfreq import zipf_frequency
+
+    return max(0.5, 8.0 - zipf_frequency(word, "en"))
+
+
+def asked_kind(question: str) -> str:
+    """The kind of fact a question asks for (see _ASKS), or "other"."""
+    q = question.lower()
+    for kind, pattern in _ASKS:
+        if pattern.search(q):
+            return kind
+    return "other"
+
+
+def parse(question: str) -> Ask:
+    """What the question asks for."""
+    surface: dict[str, str] = {}
+    for word in _WORD.findall(question.lower()):
+        if word not in STOPWORDS:
+            stem = terms(word)
+            if stem:
+                surface.setdefault(stem[0], word)
+    return Ask(
+        kind=asked_kind(question),
+        terms=tuple(surface),
+        rarity=tuple(rarity(w) for w in surface.values()),
+        numbers=frozenset(_numbers(question)),
+        names=frozenset(w.lower() for w in _CAPITALISED.findall(question[1:])),
+    )
+
+
+def _numbers(text: str) -> list[str]:
+    return [n.strip(",.").lower() for n in _NUMBER.findall(text)]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The kinds of fact one sentence holds (worked out once per sentence and kept)."""
+
+    numbers: frozenset[str]  # numbers, years excluded
+    years: frozenset[str]
+    dated: bool  # a month, weekday or relative date
+    money: bool
+    duration: bool
+    age: bool
+    clock: bool
+    names: frozenset[str]  # capitalised words after the first, lower-cased
+    reason: bool
+
+
+def facts(sentence: str) -> Facts:
+    """What kinds of fact a sentence holds."""
+    numbers = _numbers(sentence)
+    return Facts(
+        numbers=frozenset(n for n in numbers if not _YEAR.match(n)),
+        years=frozenset(n for n in numbers if _YEAR.match(n)),
+        dated=bool(_MONTH.search(sentence.lower())),
+        money=bool(_MONEY.search(sentence)) and bool(numbers),
+        duration=bool(_DURATION.search(sentence)),
+        age=bool(_AGE.search(sentence)),
+        clock=bool(_CLOCK.search(sentence)),
+        names=frozenset(w.lower() for w in _CAPITALISED.findall(sentence[1:])),
+        reason=bool(_REASON.search(sentence)),
+    )
+
+
+def holds(ask: Ask, f: Facts) -> bool:
+    """True when the sentence holds a fact of the asked kind that the question does not give."""
+    kind = ask.kind
+    if kind == "age":
+        return f.age or bool(f.numbers - ask.numbers) and f.duration
+    if kind == "money":
+        return f.money and bool((f.numbers | f.years) - ask.numbers)
+    if kind == "duration":
+        return f.duration
+    if kind == "number":
+        return bool(f.numbers - ask.numbers)
+    if kind == "clock":
+        return f.clock
+    if kind == "date":
+        return bool(f.years - ask.numbers) or f.dated
+    if kind in ("person", "place", "name"):
+        return bool(f.names - ask.names)
+    if kind == "reason":
+        return f.reason
+    return True
