@@ -120,8 +120,10 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", required=True, help="NAME=CORPUS_DIR:QUESTIONS")
     parser.add_argument("--work", type=Path, required=True, help="folder for the indexes and question vectors")
     parser.add_argument("--per-article", type=int, default=12, help="articles asked about alone, per set")
-    parser.add_argument("--target-decline", type=float, default=0.9,
-                        help="share of what must be declined that the fitted model declines")
+    parser.add_argument("--target-decline", type=float, default=0.51,
+                        help="share of what must be declined (pooled over sets and situations, most of it "
+                             "the hard answer-removed kind) that the fitted model declines; 0.51 keeps "
+                             "squad-dev dev within ~4 points of its ranking P@1")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 

@@ -38,7 +38,8 @@ class Weights:
     holds_context: float = 0.0
     rare_coverage: float = 0.0
     rare_context: float = 0.0
-    # decline model: logistic regression on features of the best sentence (DECLINE_FIELDS)
+    # decline model: logistic regression on features of the best sentence (DECLINE_FIELDS); its
+    # boundary declines 51% of the pooled must-decline cases of the fitting data (tune.py)
     decline_bias: float = -7.79
     decline: tuple[float, ...] = (3.894, -1.241, 3.409, 0.35, -1.054, 0.568, 1.229, -0.542, -0.02, 2.703)
     # further citations: within this score distance of the best
