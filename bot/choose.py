@@ -14,8 +14,7 @@ RANK_FIELDS = (
     "holds", "holds_context", "rare_coverage", "rare_context",
 )
 DECLINE_FIELDS = (
-    "score", "dense", "rare_coverage", "rare_context", "rare_article", "missing", "holds", "holds_context",
-    "typed", "margin",
+    "score", "dense", "rare_coverage", "holds", "typed", "margin", "weighted_coverage", "unheld",
 )
 
 
@@ -28,20 +27,20 @@ class Weights:
     """
 
     dense: float = 1.0
-    context: float = 0.444
-    lexical: float = 0.189
-    lexical_context: float = 0.328
-    coverage: float = 0.313
-    kind: float = 0.036
-    novelty: float = 0.282
-    holds: float = 0.08
+    context: float = 0.644
+    lexical: float = 0.0
+    lexical_context: float = 0.178
+    coverage: float = 0.333
+    kind: float = 0.0
+    novelty: float = 0.032
+    holds: float = 0.18
     holds_context: float = 0.0
     rare_coverage: float = 0.0
-    rare_context: float = 0.0
+    rare_context: float = 0.05
     # decline model: logistic regression on features of the best sentence (DECLINE_FIELDS); its
-    # boundary declines 51% of the pooled must-decline cases of the fitting data (tune.py)
-    decline_bias: float = -7.79
-    decline: tuple[float, ...] = (3.894, -1.241, 3.409, 0.35, -1.054, 0.568, 1.229, -0.542, -0.02, 2.703)
+    # boundary declines 45% of the pooled must-decline cases of the fitting data (tune.py)
+    decline_bias: float = -4.478
+    decline: tuple[float, ...] = (1.503, 0.668, 1.718, 0.565, 0.033, 2.117, 1.918, -0.798)
     # further citations: within this score distance of the best
     follow_margin: float = 0.06
 
@@ -76,13 +75,11 @@ def decline_inputs(features: Features, best: int, best_score: float, runner_up: 
         best_score,
         float(features.dense[best]),
         float(features.rare_coverage[best]),
-        float(features.rare_context[best]),
-        float(features.rare_article[best]),
-        float(features.missing[best]),
         float(features.holds[best]),
-        float(features.holds_context[best]),
         float(features.typed),
         best_score - runner_up,
+        float(features.weighted_coverage[best]),
+        float(features.required and not features.holds_context[best]),  # asked for a number; none there
     ]
 
 
@@ -102,7 +99,5 @@ def choose(features: Features, limit: int = 3, w: Weights = DEFAULT_WEIGHTS) -> 
     ranked = [scores[i] for i in order]
     runner_up = ranked[1] if len(ranked) > 1 else ranked[0] - 1.0
     conf = confidence(decline_inputs(features, order[0], ranked[0], runner_up), w)
-    if features.required and not features.holds_context[order[0]]:
-        conf = min(conf, 0.0)  # asked for a number, date or amount, and its passage holds none
     cited = sum(1 for s in ranked[:limit] if s >= ranked[0] - w.follow_margin)
     return Choice(ids=[ids[i] for i in order], scores=ranked, cited=cited, answered=conf >= 0.5, confidence=conf)

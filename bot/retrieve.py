@@ -35,8 +35,6 @@ class Features:
     holds_context: np.ndarray  # 1.0 where its passage does
     rare_coverage: np.ndarray  # share of the question's words in the sentence, weighted by general rarity
     rare_context: np.ndarray  # the same over the sentence's passage
-    rare_article: np.ndarray  # the same over the sentence's whole article
-    missing: np.ndarray  # rarity of the rarest question word its passage lacks (/ 8, so in [0, 1])
     typed: bool  # the question asks for a kind of fact (number, date, person, ...)
     required: bool  # ... one that an answer must hold (a number, date, amount, age, duration, time)
 
@@ -62,8 +60,6 @@ class Words:
     ask: answerable.Ask
     rare_coverage: np.ndarray  # per sentence, as in Features
     rare_context: np.ndarray  # per sentence
-    rare_article: np.ndarray  # per sentence
-    missing: np.ndarray  # per sentence
 
 
 class Retriever:
@@ -96,9 +92,6 @@ class Retriever:
             "time": words.has_time.astype(np.float32),
             "other": np.zeros(n, dtype=np.float32),
         }
-        articles = {doc: a for a, doc in enumerate(dict.fromkeys(s.doc for s in index.sentences))}
-        self.article_of = np.array([articles[s.doc] for s in index.sentences], dtype=np.int64)
-        self.passage_article = np.array([articles[p.doc] for p in index.passages], dtype=np.int64)
         self._facts: dict[int, answerable.Facts] = {}  # per sentence, worked out when first a candidate
         df = np.diff(words.sentences.indptr).astype(np.float64)
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
@@ -127,13 +120,11 @@ class Retriever:
         total = sum(idf)
         found = sum(w for t, w in zip(q_set, idf) if t in sentences.vocabulary)
         ask = answerable.parse(question)
-        rare_sentence, rare_passage, rare_article, missing = self._rare(ask)
+        rare_sentence, rare_passage = self._rare(ask)
         return Words(
             ask=ask,
             rare_coverage=rare_sentence,
             rare_context=rare_passage[self.passage_of],
-            rare_article=rare_article[self.article_of],
-            missing=missing[self.passage_of],
             terms=q_terms,
             best=best,
             lexical=bm / bm_max if bm_max > 0 else bm,
@@ -146,29 +137,12 @@ class Retriever:
             kind=self.kind(question),
         )
 
-    def _rare(self, ask: answerable.Ask) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Rarity-weighted coverage of the question's words per sentence, passage and article, and
-        per passage the rarity of the rarest question word it lacks."""
-        sentences, passages = self.word_index.sentences, self.word_index.passages
+    def _rare(self, ask: answerable.Ask) -> tuple[np.ndarray, np.ndarray]:
+        """Rarity-weighted coverage of the question's words per sentence and per passage."""
         total = sum(ask.rarity) or 1.0
-        _, per_sentence = sentences.count(ask.terms, ask.rarity)
-        _, per_passage = passages.count(ask.terms, ask.rarity)
-        articles = int(self.article_of.max()) + 1 if len(self.article_of) else 0
-        per_article = np.zeros(articles)
-        missing = np.zeros(passages.size)
-        for term, weight in zip(ask.terms, ask.rarity):
-            column = passages.column(term)
-            held = np.zeros(passages.size, dtype=bool)
-            if column is not None:
-                held[passages.indices[column]] = True
-                per_article[np.unique(self.passage_article[held])] += weight
-            missing = np.maximum(missing, np.where(held, 0.0, weight / 8.0))
-        return (
-            (per_sentence / total).astype(np.float32),
-            (per_passage / total).astype(np.float32),
-            (per_article / total).astype(np.float32),
-            missing.astype(np.float32),
-        )
+        _, per_sentence = self.word_index.sentences.count(ask.terms, ask.rarity)
+        _, per_passage = self.word_index.passages.count(ask.terms, ask.rarity)
+        return (per_sentence / total).astype(np.float32), (per_passage / total).astype(np.float32)
 
     def holds(self, ask: answerable.Ask, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per candidate: does the sentence, and does its passage, hold a fact of the asked kind."""
@@ -236,8 +210,6 @@ class Retriever:
             holds_context=holds_context,
             rare_coverage=words.rare_coverage[ids],
             rare_context=words.rare_context[ids],
-            rare_article=words.rare_article[ids],
-            missing=words.missing[ids],
             typed=words.ask.typed,
             required=words.ask.required,
         )

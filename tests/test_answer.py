@@ -37,6 +37,8 @@ ANSWERABLE = [
     ("What did Tatiana Kuplich do in 2006?", AMAZON, "organized the trees of the Amazon"),
     # British spelling against the article's "color": the title-aware embedding finds it
     ("What colour is liquid oxygen?", OXYGEN, "light sky-blue color"),
+    # a "who" question: the sentence that names a person not in the question comes first
+    ("Who discovered the geoglyphs?", AMAZON, "Ondemar Dias"),
 ]
 
 
@@ -55,11 +57,6 @@ ANSWERABLE_MISRANKED = [
         "Who gave oxygen its name?", OXYGEN, "coined in 1777 by Antoine Lavoisier",
         marks=_ranking("cites 'Its name derives from the Greek roots' (no person); Lavoisier is not cited"),
         id="who-named-oxygen",
-    ),
-    pytest.param(
-        "Who discovered the geoglyphs?", AMAZON, "Ondemar Dias",
-        marks=_ranking("cites 'numerous geoglyphs have been discovered' (no discoverer named)"),
-        id="who-discovered-geoglyphs",
     ),
     pytest.param(
         "When did Priestley publish his findings?", OXYGEN, "published his findings in 1775",
