@@ -95,6 +95,7 @@ class Ask:
     rarity: tuple[float, ...]  # per term: how much it says (rare words say more), from wordfreq
     numbers: frozenset[str]  # numbers the question gives (not an answer)
     names: frozenset[str]  # capitalised words the question uses, lower-cased (not an answer)
+    focus: tuple[bool, ...] = ()  # per term: not a name (what is asked about the people and things named)
 
     @property
     def typed(self) -> bool:
@@ -132,12 +133,14 @@ def parse(question: str) -> Ask:
             stem = terms(word)
             if stem:
                 surface.setdefault(stem[0], word)
+    names = frozenset(w.lower() for w in _CAPITALISED.findall(question[1:]))
     return Ask(
         kind=asked_kind(question),
         terms=tuple(surface),
         rarity=tuple(rarity(w) for w in surface.values()),
         numbers=frozenset(_numbers(question)),
-        names=frozenset(w.lower() for w in _CAPITALISED.findall(question[1:])),
+        names=names,
+        focus=tuple(w not in names for w in surface.values()),
     )
 
 

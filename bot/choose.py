@@ -11,7 +11,7 @@ from .retrieve import Features
 
 RANK_FIELDS = (
     "dense", "context", "lexical", "lexical_context", "coverage", "kind", "novelty",
-    "holds", "holds_context", "rare_coverage", "rare_context",
+    "holds", "holds_context", "rare_coverage", "rare_context", "focus_coverage", "previous_coverage",
 )
 DECLINE_FIELDS = (
     "score", "dense", "rare_coverage", "holds", "typed", "margin", "weighted_coverage", "unheld",
@@ -27,20 +27,22 @@ class Weights:
     """
 
     dense: float = 1.0
-    context: float = 0.644
-    lexical: float = 0.0
-    lexical_context: float = 0.178
-    coverage: float = 0.333
-    kind: float = 0.0
-    novelty: float = 0.032
-    holds: float = 0.18
+    context: float = 0.8
+    lexical: float = 0.04
+    lexical_context: float = 0.0
+    coverage: float = 0.166
+    kind: float = 0.02
+    novelty: float = 0.0
+    holds: float = 0.246
     holds_context: float = 0.0
-    rare_coverage: float = 0.0
-    rare_context: float = 0.05
+    rare_coverage: float = 0.03
+    rare_context: float = 0.542
+    focus_coverage: float = 0.138
+    previous_coverage: float = 0.136
     # decline model: logistic regression on features of the best sentence (DECLINE_FIELDS); its
     # boundary declines 45% of the pooled must-decline cases of the fitting data (tune.py)
-    decline_bias: float = -4.478
-    decline: tuple[float, ...] = (1.503, 0.668, 1.718, 0.565, 0.033, 2.117, 1.918, -0.798)
+    decline_bias: float = -3.925
+    decline: tuple[float, ...] = (0.767, 1.081, 1.619, 0.624, 0.1, 1.38, 2.051, -0.709)
     # further citations: within this score distance of the best
     follow_margin: float = 0.06
 

@@ -35,6 +35,8 @@ class Features:
     holds_context: np.ndarray  # 1.0 where its passage does
     rare_coverage: np.ndarray  # share of the question's words in the sentence, weighted by general rarity
     rare_context: np.ndarray  # the same over the sentence's passage
+    focus_coverage: np.ndarray  # the same for the question's words that are not names
+    previous_coverage: np.ndarray  # rare_coverage of the sentence before it in its paragraph (0 for a first)
     typed: bool  # the question asks for a kind of fact (number, date, person, ...)
     required: bool  # ... one that an answer must hold (a number, date, amount, age, duration, time)
 
@@ -60,6 +62,8 @@ class Words:
     ask: answerable.Ask
     rare_coverage: np.ndarray  # per sentence, as in Features
     rare_context: np.ndarray  # per sentence
+    focus_coverage: np.ndarray  # per sentence
+    previous_coverage: np.ndarray  # per sentence
 
 
 class Retriever:
@@ -92,6 +96,12 @@ class Retriever:
             "time": words.has_time.astype(np.float32),
             "other": np.zeros(n, dtype=np.float32),
         }
+        sentences = index.sentences
+        self.follows = np.array(  # the sentence before it is in the same paragraph
+            [i > 0 and (s.doc, s.paragraph) == (sentences[i - 1].doc, sentences[i - 1].paragraph)
+             for i, s in enumerate(sentences)],
+            dtype=bool,
+        )
         self._facts: dict[int, answerable.Facts] = {}  # per sentence, worked out when first a candidate
         df = np.diff(words.sentences.indptr).astype(np.float64)
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
@@ -120,11 +130,13 @@ class Retriever:
         total = sum(idf)
         found = sum(w for t, w in zip(q_set, idf) if t in sentences.vocabulary)
         ask = answerable.parse(question)
-        rare_sentence, rare_passage = self._rare(ask)
+        rare_sentence, rare_passage, focus = self._rare(ask)
         return Words(
             ask=ask,
             rare_coverage=rare_sentence,
             rare_context=rare_passage[self.passage_of],
+            focus_coverage=focus,
+            previous_coverage=np.where(self.follows, np.roll(rare_sentence, 1), 0.0).astype(np.float32),
             terms=q_terms,
             best=best,
             lexical=bm / bm_max if bm_max > 0 else bm,
@@ -137,12 +149,20 @@ class Retriever:
             kind=self.kind(question),
         )
 
-    def _rare(self, ask: answerable.Ask) -> tuple[np.ndarray, np.ndarray]:
-        """Rarity-weighted coverage of the question's words per sentence and per passage."""
+    def _rare(self, ask: answerable.Ask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rarity-weighted coverage of the question's words per sentence and per passage, and per
+        sentence of its words that are not names."""
         total = sum(ask.rarity) or 1.0
         _, per_sentence = self.word_index.sentences.count(ask.terms, ask.rarity)
         _, per_passage = self.word_index.passages.count(ask.terms, ask.rarity)
-        return (per_sentence / total).astype(np.float32), (per_passage / total).astype(np.float32)
+        focus = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus) if f]
+        _, per_focus = self.word_index.sentences.count([t for t, _ in focus], [r for _, r in focus])
+        focus_total = sum(r for _, r in focus) or 1.0
+        return (
+            (per_sentence / total).astype(np.float32),
+            (per_passage / total).astype(np.float32),
+            (per_focus / focus_total).astype(np.float32),
+        )
 
     def holds(self, ask: answerable.Ask, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per candidate: does the sentence, and does its passage, hold a fact of the asked kind."""
@@ -210,6 +230,8 @@ class Retriever:
             holds_context=holds_context,
             rare_coverage=words.rare_coverage[ids],
             rare_context=words.rare_context[ids],
+            focus_coverage=words.focus_coverage[ids],
+            previous_coverage=words.previous_coverage[ids],
             typed=words.ask.typed,
             required=words.ask.required,
         )
