@@ -39,7 +39,7 @@ class Settings(BaseSettings):
 
     # News in (bot/ingest): links, forwarded posts and RSS/Atom feeds.
     feeds: Annotated[tuple[str, ...], NoDecode] = ()
-    feeds_file: Path = Path("feeds.json")
+    feeds_file: Path | None = None  # default: feeds.json beside CORPUS_DIR
     feed_poll_minutes: float = Field(default=30.0, gt=0)
     feed_max_new: int = Field(default=20, ge=1, le=500)
     feed_announce_chat: str | None = None
@@ -70,6 +70,11 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @property
+    def feeds_path(self) -> Path:
+        """FEEDS_FILE, or feeds.json in the folder that holds CORPUS_DIR."""
+        return self.feeds_file or self.corpus_dir.parent / "feeds.json"
+
     @field_validator("feeds", mode="before")
     @classmethod
     def _parse_feeds(cls, value: object) -> object:
@@ -77,9 +82,9 @@ class Settings(BaseSettings):
             return tuple(part for part in value.replace(",", " ").split() if part)
         return value
 
-    @field_validator("feed_announce_chat", mode="before")
+    @field_validator("feed_announce_chat", "feeds_file", mode="before")
     @classmethod
-    def _empty_chat_is_none(cls, value: object) -> object:
+    def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return str(value) if isinstance(value, int) else value

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 from .extract import Extracted, NotAnArticle, extract_article, text_article
 from .feeds import Entry, FeedError, FeedState, FeedStore, read_feed
 from .fetch import FetchPolicy, FetchRefused, fetch
-from .save import Duplicate, SavedArticle, save
+from .save import Duplicate, SavedArticle, existing_texts, save, text_key
 
 if TYPE_CHECKING:
     from ..index import BuildReport
@@ -29,9 +29,9 @@ __all__ = [
 ]
 
 
-def reindex(service: QAService) -> BuildReport:
+def reindex(service: QAService, progress: Callable[[int, int], None] | None = None) -> BuildReport:
     """Bring the index up to date with the corpus after articles were added (incrementally)."""
-    return service.reindex()
+    return service.reindex(progress)
 
 
 def sentence_counts(service: QAService, names: list[str]) -> dict[str, int]:
@@ -64,6 +64,9 @@ class PollReport:
     def added(self) -> list[SavedArticle]:
         return [s for s in self.saved if s.status != "unchanged"]
 
+    def saved_outcomes(self) -> list[Outcome]:
+        return [Outcome(s.url, saved=s) for s in self.saved]
+
 
 class Ingester:
     """Adds articles to CORPUS_DIR within the fetching policy of the settings."""
@@ -75,7 +78,8 @@ class Ingester:
             max_redirects=settings.max_redirects, allow_private=settings.allow_private_urls,
         )
         self.max_new_per_feed = settings.feed_max_new
-        self.feeds = FeedStore(settings.feeds_file, settings.feeds)
+        self.max_file_bytes = settings.max_upload_bytes
+        self.feeds = FeedStore(settings.feeds_path, settings.feeds)
         self._saving = threading.Lock()  # one duplicate check + write at a time
 
     def _save(self, article: Extracted) -> SavedArticle:
@@ -91,6 +95,27 @@ class Ingester:
     def add_text(self, text: str, url: str, source: str | None) -> SavedArticle:
         """Save an article given as text (title on the first line), e.g. a forwarded channel post."""
         return self._save(text_article(text, url, source))
+
+    def add_file(self, path: Path) -> SavedArticle:
+        """Save a .txt/.md article file into the corpus under its own (made safe) name, as /add of a file does."""
+        from ..corpus import parse_article
+        from ..telegram.uploads import UploadError, check_upload, decode_article, safe_name, save_article
+
+        try:
+            check_upload(path.name, path.stat().st_size, self.max_file_bytes)
+            content = path.read_bytes()
+            name = safe_name(path.name, content)
+            article = parse_article(name, decode_article(name, content, self.max_file_bytes))
+            with self._saving:
+                same = existing_texts(self.corpus_dir, skip=name).get(text_key(article.paragraphs))
+                if same is not None:
+                    raise Duplicate(f"That article is already in the corpus as {same} (the same text).")
+                saved = save_article(self.corpus_dir, name, content.decode("utf-8"))
+        except UploadError as exc:
+            raise FetchRefused(str(exc)) from None
+        except OSError as exc:
+            raise FetchRefused(f"Cannot read {path}: {exc.strerror}") from None
+        return SavedArticle(name, article.title, article.url or "", "updated" if saved.replaced else "added")
 
     def add_many(self, urls: list[str], progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
         """Add each link in turn; a refused one does not stop the others."""

@@ -125,7 +125,7 @@ def fetch(
             check_address(url, policy)
             try:
                 with client.stream("GET", url, headers=headers) as response:
-                    if response.is_redirect:
+                    if response.has_redirect_location:
                         location = response.headers.get("location", "")
                         url = check_url(urljoin(url, location))
                         continue

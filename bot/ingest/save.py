@@ -83,7 +83,7 @@ def to_markdown(article: Extracted) -> str:
     return f"---\n{head}---\n\n" + "\n\n".join(body) + "\n"
 
 
-def _existing(corpus_dir: Path, skip: str) -> dict[str, str]:
+def existing_texts(corpus_dir: Path, skip: str) -> dict[str, str]:
     """text_key -> file name of every readable article of the corpus except `skip`."""
     keys: dict[str, str] = {}
     for path in article_files(corpus_dir):
@@ -103,7 +103,7 @@ def save(corpus_dir: Path, article: Extracted) -> SavedArticle:
     name = file_name(article.url, article.title)
     text = to_markdown(article)
     parsed = parse_article(name, text)  # what the corpus will read: checked before writing
-    same = _existing(corpus_dir, skip=name).get(text_key(parsed.paragraphs))
+    same = existing_texts(corpus_dir, skip=name).get(text_key(parsed.paragraphs))
     if same is not None:
         raise Duplicate(f"That article is already in the corpus as {same} (the same text under another link).")
     target = corpus_dir / name

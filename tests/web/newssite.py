@@ -254,6 +254,7 @@ class NewsSite:
     atom_items: list[Story] = field(default_factory=list)
     slow_seconds: float = 3.0
     requests: list[str] = field(default_factory=list)
+    conditional: list[tuple[str | None, str | None]] = field(default_factory=list)  # feed validators received
     base: str = ""
 
     def story(self, slug: str) -> Story:
@@ -326,7 +327,12 @@ class _Handler(BaseHTTPRequestHandler):
         rss = self.path.endswith("rss.xml")
         items = site.rss_items if rss else site.atom_items
         etag, modified = site.feed_version(items)
-        if self.headers.get("If-None-Match") == etag or self.headers.get("If-Modified-Since") == modified:
+        site.conditional.append((self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")))
+        if self.headers.get("If-None-Match") is not None:  # RFC 9110: the ETag decides when sent
+            fresh = self.headers["If-None-Match"] == etag
+        else:
+            fresh = self.headers.get("If-Modified-Since") == modified
+        if fresh:
             self.send_response(304)
             self.send_header("ETag", etag)
             self.end_headers()
