@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from ..corpus import is_furniture
 from .fetch import FetchRefused
+from .urls import normal_url
 
 MIN_SENTENCES = 3
 MIN_CHARACTERS = 300
@@ -83,10 +84,12 @@ def extract_article(html: str, url: str) -> Extracted:
         raise NotAnArticle("That article is behind a paywall: only a teaser is visible, so nothing was added.")
     if not enough or not title:
         raise NotAnArticle("That page is not an article (too little article text on it), so nothing was added.")
+    canonical = (document.url or "") if document is not None else ""
+    same_site = urlsplit(canonical).hostname == urlsplit(url).hostname and canonical.startswith(("http://", "https://"))
     return Extracted(
         title=title,
         paragraphs=tuple(paragraphs),
-        url=url,
+        url=normal_url(canonical if same_site else url),
         published=_date(html, url, document.date if document is not None else None),
         source=_source(document.sitename if document is not None else None, url),
     )

@@ -11,7 +11,7 @@ from typing import Iterable
 
 from ..files import write_atomically
 from .fetch import FEED_TYPES, FetchPolicy, FetchRefused, check_url, fetch
-from .save import normal_url
+from .urls import normal_url
 
 MAX_SEEN = 2000  # entries remembered per feed (older ones fall out of feeds long before this)
 
@@ -25,6 +25,7 @@ class FeedState:
     modified: str | None = None
     seen: list[str] = field(default_factory=list)
     title: str | None = None
+    added: bool = False  # by /feed add (kept until removed), else from FEEDS (kept while listed there)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class FeedStore:
         except (OSError, ValueError) as exc:
             raise FeedError(f"Cannot read the feed list {self.path}: {exc}") from None
         states = {row["url"]: FeedState(**row) for row in rows}
+        states = {url: s for url, s in states.items() if s.added or url in self.configured}
         for url in self.configured:
             states.setdefault(url, FeedState(url))
         return states
@@ -77,7 +79,7 @@ class FeedStore:
             states = self._read()
             if url in states:
                 return False
-            states[url] = FeedState(url)
+            states[url] = FeedState(url, added=True)
             self._write(states)
             return True
 
@@ -118,7 +120,7 @@ def read_feed(state: FeedState, policy: FetchPolicy) -> tuple[list[Entry], FeedS
         headers["If-Modified-Since"] = state.modified
     page = fetch(state.url, policy, accept=FEED_TYPES + ("text/html",), headers=headers)
     after = FeedState(state.url, page.etag or state.etag, page.last_modified or state.modified,
-                      list(state.seen), state.title)
+                      list(state.seen), state.title, state.added)
     if page.not_modified:
         return [], after
     parsed = feedparser.parse(page.body, response_headers={"content-location": page.url})

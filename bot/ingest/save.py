@@ -12,16 +12,16 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..corpus import article_files, parse_article
 from ..files import write_atomically
 from .extract import Extracted
 from .fetch import FetchRefused
+from .urls import normal_url
 
 MAX_STEM = 60
 QUOTES = "'\""
-_TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid|ocid)$", re.IGNORECASE)
 
 
 class Duplicate(FetchRefused):
@@ -36,17 +36,6 @@ class SavedArticle:
     title: str
     url: str
     status: str  # "added", "updated" or "unchanged"
-
-
-def normal_url(url: str) -> str:
-    """The URL without fragment, tracking parameters, default port or trailing slash; host lower-case."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    if port and not ((parts.scheme == "http" and port == 80) or (parts.scheme == "https" and port == 443)):
-        host = f"{host}:{port}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
-    return urlunsplit((parts.scheme.lower(), host, parts.path.rstrip("/") or "/", query, ""))
 
 
 def file_name(url: str, title: str) -> str:

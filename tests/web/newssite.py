@@ -27,6 +27,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 WIKINEWS = Path(__file__).resolve().parent / "wikinews"
 SITE = "The Harbour Ledger"
@@ -283,6 +284,13 @@ class NewsSite:
             hops, rest = int(match.group(1)), match.group(2)
             target = f"/go/{hops - 1}/{rest}" if hops > 1 else "/" + rest
             return 302, {"Location": self.base + target}, b""
+        if path.startswith("/syndicated/"):  # the same story republished by a partner site
+            story = self.story(path.rsplit("/", 1)[1])
+            page = article_page(story, self.base, self.stories).replace(SITE, "The Partner Gazette")
+            page = page.replace(self.base + story.path, self.base + path)  # its own canonical URL
+            return 200, html_type, page.encode()
+        if path.startswith("/away/"):  # a redirect to another host of this machine (127.0.0.2)
+            return 302, {"Location": self.base.replace("127.0.0.1", "127.0.0.2") + "/" + path.split("/", 2)[2]}, b""
         if path == "/loop":
             return 301, {"Location": "/loop"}, b""
         if path == "/report.pdf":
@@ -305,10 +313,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         site = self.server.site  # type: ignore[attr-defined]
         site.requests.append(self.path)
-        if self.path in ("/feeds/rss.xml", "/feeds/atom.xml"):
-            self._feed(site)
+        path = urlsplit(self.path).path
+        if path in ("/feeds/rss.xml", "/feeds/atom.xml"):
+            self._feed(site, path)
             return
-        result = site.respond(self.path)
+        result = site.respond(path)
         if isinstance(result, float):
             time.sleep(result)
             result = 200, {"Content-Type": "text/html"}, article_page(site.stories[0], site.base, site.stories).encode()
@@ -323,8 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _feed(self, site: NewsSite) -> None:
-        rss = self.path.endswith("rss.xml")
+    def _feed(self, site: NewsSite, path: str) -> None:
+        rss = path.endswith("rss.xml")
         items = site.rss_items if rss else site.atom_items
         etag, modified = site.feed_version(items)
         site.conditional.append((self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")))
