@@ -11,16 +11,21 @@ read back by the corpus loader), so the figures are those of what the bot would 
 readability paragraphs go through the same furniture filter, Markdown and corpus loader.
 
     PYTHONPATH=. python benchmarks/extraction.py [--corpus-out DIR] [--json]
+        [--eval ../shared/benchmarks/wikinews-qa/questions-dev.jsonl --original ../shared/benchmarks/wikinews-qa/corpus]
 
---corpus-out DIR keeps the ingested corpus (for `python -m bot --corpus-dir DIR eval ...`).
+--corpus-out DIR keeps the ingested corpus; --eval also runs `python -m bot eval` on the
+questions over the original files and over the ingested corpus (real model, a minute or two)
+and prints both P@1 figures: extraction should not change them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,11 +92,26 @@ def score(original: list[str], extracted: list[str], furniture: list[str]) -> tu
     return found / len(original), sorted(set(hits + extra))
 
 
+def evaluate(corpus: Path, questions: Path) -> dict:
+    """`python -m bot eval --json` over a corpus folder, in a fresh index folder."""
+    with tempfile.TemporaryDirectory(prefix="eval-index-") as index:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "--corpus-dir", str(corpus), "--index-dir", index, "eval", str(questions), "--json"],
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    return {k: figures[k] for k in ("p_at_1", "mrr") if k in figures} or figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus-out", type=Path, help="keep the corpus ingested with trafilatura here")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--eval", type=Path, help="questions (JSON lines) to evaluate over both corpora")
+    parser.add_argument("--original", type=Path, help="the original article files (with --eval)")
     args = parser.parse_args()
+    if args.eval and not args.original:
+        parser.error("--eval needs --original (the folder of the original article files)")
 
     site_iter = serve()
     site = next(site_iter)
@@ -149,6 +169,8 @@ def main() -> None:
         }
     summary["trafilatura"]["titles_right"] = sum(r["title_ok"] for r in rows)
     summary["trafilatura"]["dates_right"] = sum(r["date_ok"] for r in rows)
+    if args.eval:
+        summary["eval"] = {name: evaluate(folder, args.eval) for name, folder in (("original", args.original), ("ingested", out))}
     if args.json:
         print(json.dumps({"articles": len(rows), "summary": summary, "rows": rows}))
         return

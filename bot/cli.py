@@ -325,7 +325,8 @@ def _reindex_and_report(ctx: click.Context, outcomes: list) -> None:
     saved = [o.saved for o in outcomes if o.saved is not None]
     if not saved:
         return
-    service = _open(ctx)
+    service = ctx.obj.get("service") or _open(ctx)
+    ctx.obj["service"] = service  # `feeds` polls again and again: load the index and model once
     if any(s.status != "unchanged" for s in saved):
         bar = _ProgressBar("embedding sentences") if sys.stderr.isatty() else None
         try:
