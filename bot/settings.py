@@ -78,8 +78,12 @@ class Settings(BaseSettings):
     @field_validator("feeds", mode="before")
     @classmethod
     def _parse_feeds(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part for part in value.replace(",", " ").split() if part)
+        parts = value.replace(",", " ").split() if isinstance(value, str) else value
+        if isinstance(parts, (list, tuple)):
+            for part in parts:
+                if not str(part).lower().startswith(("http://", "https://")):
+                    raise ValueError(f"FEEDS must be http(s) feed URLs separated by commas, got {part!r}")
+            return tuple(parts)
         return value
 
     @field_validator("feed_announce_chat", "feeds_file", mode="before")

@@ -296,3 +296,10 @@ def test_cli_feeds_without_feeds_says_what_to_do(settings: Settings, monkeypatch
     monkeypatch.delenv("FEEDS", raising=False)
     result = CliRunner().invoke(cli, ["--corpus-dir", str(settings.corpus_dir), "feeds", "--once"])
     assert result.exit_code == 1 and "set FEEDS" in result.output
+
+
+def test_feeds_setting_lists_urls_and_names_a_bad_one() -> None:
+    settings = Settings(_env_file=None, feeds="https://a.example/rss, https://b.example/atom.xml")
+    assert settings.feeds == ("https://a.example/rss", "https://b.example/atom.xml")
+    with pytest.raises(ValueError, match="FEEDS must be http\\(s\\) feed URLs.*'file:///etc/passwd'"):
+        Settings(_env_file=None, feeds="https://a.example/rss file:///etc/passwd")
