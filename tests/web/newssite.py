@@ -299,6 +299,9 @@ class NewsSite:
             story = self.stories[0]
             page = article_page(story, self.base, self.stories)
             return 200, html_type, page.replace("</body>", "<!--" + "x" * 3_000_000 + "--></body>").encode()
+        if path == "/huge-undeclared":  # no Content-Length: only counting the bytes finds out
+            status, headers, body = self.respond("/huge")  # type: ignore[misc]
+            return status, {**headers, "X-Omit-Length": "1"}, body
         if path == "/slow":
             return self.slow_seconds
         return 404, html_type, b"<html><body><h1>Page not found</h1></body></html>"
@@ -324,8 +327,10 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers, body = result
         self.send_response(status)
         for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+            if key != "X-Omit-Length":
+                self.send_header(key, value)
+        if "X-Omit-Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         try:
             self.wfile.write(body)
