@@ -65,7 +65,7 @@ def trafilatura_raw(html: str, url: str) -> list[str]:
     import trafilatura
 
     text = trafilatura.extract(html, url=url, include_comments=False, include_tables=False, include_images=False,
-                               include_links=False, favor_precision=True, deduplicate=True) or ""
+                               include_links=False, favor_precision=True) or ""
     return [line for line in text.split("\n") if line.strip()]
 
 

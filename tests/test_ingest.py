@@ -304,3 +304,12 @@ def test_feeds_setting_lists_urls_and_names_a_bad_one() -> None:
     assert settings.feeds == ("https://a.example/rss", "https://b.example/atom.xml")
     with pytest.raises(ValueError, match="FEEDS must be http\\(s\\) feed URLs.*'file:///etc/passwd'"):
         Settings(_env_file=None, feeds="https://a.example/rss file:///etc/passwd")
+
+
+def test_the_same_page_extracts_the_same_however_often(site: NewsSite) -> None:
+    """A long-running bot sees pages again (updates, feeds): extraction must not remember them."""
+    story = site.story("nba-brawl-suspensions")
+    page = article_page(story, "https://news.test", site.stories)
+    first = extract_article(page, "https://news.test" + story.path)
+    for _ in range(4):
+        assert extract_article(page, "https://news.test" + story.path).paragraphs == first.paragraphs

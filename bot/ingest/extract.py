@@ -67,9 +67,11 @@ def extract_article(html: str, url: str) -> Extracted:
     """The article of a page; NotAnArticle when there is none, naming a paywall when that is why."""
     import trafilatura
 
+    # No deduplicate=True: trafilatura's duplicate filter is a process-wide cache, so a page
+    # fetched again (an update, a long-running bot) would come back empty.
     document = trafilatura.bare_extraction(
         html, url=url, with_metadata=True, include_comments=False, include_tables=False,
-        include_images=False, include_links=False, favor_precision=True, deduplicate=True,
+        include_images=False, include_links=False, favor_precision=True,
     )
     lines = (document.text or "").split("\n") if document is not None else []
     title = " ".join((document.title or "").split()) if document is not None else ""
