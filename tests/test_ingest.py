@@ -313,3 +313,14 @@ def test_the_same_page_extracts_the_same_however_often(site: NewsSite) -> None:
     first = extract_article(page, "https://news.test" + story.path)
     for _ in range(4):
         assert extract_article(page, "https://news.test" + story.path).paragraphs == first.paragraphs
+
+
+def test_a_checked_address_is_the_one_connected_to() -> None:
+    """No second DNS lookup between the check and the connection (DNS rebinding)."""
+    from bot.ingest.fetch import _pinned
+
+    assert _pinned("https://news.example.com/a?b=1#c", "93.184.216.34") == (
+        "https://93.184.216.34/a?b=1", {"Host": "news.example.com"}, {"sni_hostname": "news.example.com"})
+    assert _pinned("http://news.example.com:8080/", "2606:2800::1") == (
+        "http://[2606:2800::1]:8080/", {"Host": "news.example.com:8080"}, {})
+    assert _pinned("http://news.example.com/x", None) == ("http://news.example.com/x", {}, {})

@@ -6,7 +6,7 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -72,11 +72,15 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_address(url: str, policy: FetchPolicy) -> None:
-    """Refuse a URL whose host resolves to a private, loopback or otherwise non-public address."""
+def check_address(url: str, policy: FetchPolicy) -> str | None:
+    """Refuse a URL whose host resolves to a private, loopback or otherwise non-public address.
+
+    Returns the checked address to connect to (None when ALLOW_PRIVATE_URLS skips the check),
+    so that a second DNS answer cannot swap in another address after the check.
+    """
     host = urlsplit(url).hostname or ""
     if policy.allow_private:
-        return
+        return None
     try:
         port = urlsplit(url).port or (443 if url.lower().startswith("https") else 80)
     except ValueError:
@@ -85,8 +89,8 @@ def check_address(url: str, policy: FetchPolicy) -> None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise FetchRefused(f"Cannot find the server {host!r} (no such host).") from None
-    for info in infos:
-        address = str(info[4][0])
+    addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
         if address in policy.trusted_addresses:
             continue
         if not _is_public(address):
@@ -94,6 +98,24 @@ def check_address(url: str, policy: FetchPolicy) -> None:
                 f"That link leads to a private or local address ({host} is {address}); "
                 f"set ALLOW_PRIVATE_URLS=true to allow such links."
             )
+    return addresses[0]
+
+
+def _pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(URL to request, extra headers, httpx extensions) connecting to `address` as the URL's host.
+
+    The Host header and, for https, the TLS server name (SNI and certificate check) stay the
+    URL's own host name.
+    """
+    if address is None:
+        return url, {}, {}
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme.lower() == "https" else {}
+    return pinned, {"Host": host_header}, extensions
 
 
 def _media_type(response: httpx.Response) -> str:
@@ -105,39 +127,39 @@ def fetch(
     policy: FetchPolicy,
     accept: tuple[str, ...] = HTML_TYPES,
     headers: dict[str, str] | None = None,
-    client: httpx.Client | None = None,
 ) -> Page:
     """GET `url` within the policy, following up to max_redirects redirects (each one re-checked).
 
     Raises FetchRefused with a one-line reason: bad scheme, private address, no such host,
     timeout, too large, not the accepted content type, too many redirects, HTTP error.
     A 304 answer (to If-None-Match/If-Modified-Since in `headers`) comes back as a Page.
+    Each hop connects to the address that was checked, with a client of its own (no
+    connection reused across host names).
     """
     requested = url = check_url(url)
     deadline = time.monotonic() + policy.timeout
-    own = client is None
-    client = client or httpx.Client(
-        timeout=httpx.Timeout(policy.timeout), follow_redirects=False, trust_env=False,
-        headers={"User-Agent": USER_AGENT},
-    )
-    try:
-        for _hop in range(policy.max_redirects + 1):
-            check_address(url, policy)
+    for _hop in range(policy.max_redirects + 1):
+        target, pin_headers, extensions = _pinned(url, check_address(url, policy))
+        client = httpx.Client(timeout=httpx.Timeout(policy.timeout), follow_redirects=False, trust_env=False,
+                              headers={"User-Agent": USER_AGENT})
+        try:
+            request = client.build_request("GET", target, headers={**(headers or {}), **pin_headers},
+                                           extensions=extensions)
+            response = client.send(request, stream=True)
             try:
-                with client.stream("GET", url, headers=headers) as response:
-                    if response.has_redirect_location:
-                        location = response.headers.get("location", "")
-                        url = check_url(urljoin(url, location))
-                        continue
-                    return _read(requested, url, response, policy, accept, deadline)
-            except httpx.TimeoutException:
-                raise FetchRefused(f"The site did not answer within {policy.timeout:g} s (timeout).") from None
-            except httpx.HTTPError as exc:
-                raise FetchRefused(f"Could not load the page: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-        raise FetchRefused(f"Too many redirects (more than {policy.max_redirects}); giving up.")
-    finally:
-        if own:
+                if response.has_redirect_location:
+                    url = check_url(urljoin(url, response.headers.get("location", "")))
+                    continue
+                return _read(requested, url, response, policy, accept, deadline)
+            finally:
+                response.close()
+        except httpx.TimeoutException:
+            raise FetchRefused(f"The site did not answer within {policy.timeout:g} s (timeout).") from None
+        except httpx.HTTPError as exc:
+            raise FetchRefused(f"Could not load the page: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        finally:
             client.close()
+    raise FetchRefused(f"Too many redirects (more than {policy.max_redirects}); giving up.")
 
 
 def _read(requested: str, url: str, response: httpx.Response, policy: FetchPolicy,
