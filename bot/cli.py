@@ -302,5 +302,107 @@ def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repea
     click.echo(result.json_line())
 
 
+# --- news in: links, files and feeds (bot.ingest) -----------------------------------------------
+
+
+def _tty_progress(total: int, label: str):
+    """A tqdm bar on stderr when it is a terminal; silent otherwise."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="item", file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
+
+
+def _echo_outcome(outcome) -> None:
+    if outcome.saved is None:
+        click.echo(f"not added: {outcome.source}: {outcome.reason}", err=True)
+
+
+def _reindex_and_report(ctx: click.Context, outcomes: list) -> None:
+    """Reindex once if anything changed, then print one line per article saved."""
+    from .ingest import reindex, sentence_counts
+    from .index import IndexProblem
+
+    saved = [o.saved for o in outcomes if o.saved is not None]
+    if not saved:
+        return
+    service = ctx.obj.get("service") or _open(ctx)
+    ctx.obj["service"] = service  # `feeds` polls again and again: load the index and model once
+    if any(s.status != "unchanged" for s in saved):
+        bar = _ProgressBar("embedding sentences") if sys.stderr.isatty() else None
+        try:
+            reindex(service, bar)
+        except (IndexProblem, ValueError, RuntimeError) as exc:
+            raise Failure(f"The articles are saved but the reindex failed: {exc}") from None
+        except OSError as exc:
+            raise _os_failure(exc) from None
+        finally:
+            if bar is not None:
+                bar.close()
+    counts = sentence_counts(service, [s.name for s in saved])
+    for article in saved:
+        click.echo(f"{article.status}: {article.title} ({counts.get(article.name, 0)} sentences) -> {article.name}")
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.pass_context
+def add(ctx: click.Context, sources: tuple[str, ...]) -> None:
+    """Add articles from web links (fetched, extracted) or .txt/.md files, then reindex once."""
+    from .ingest import FetchRefused, Ingester, Outcome
+
+    settings = _settings(ctx)
+    ingester = Ingester(settings)
+    outcomes = []
+    with _tty_progress(len(sources), "adding") as bar:
+        for source in sources:
+            try:
+                if "://" in source:
+                    outcome = Outcome(source, saved=ingester.add_url(source))
+                else:
+                    outcome = Outcome(source, saved=ingester.add_file(Path(source)))
+            except FetchRefused as exc:
+                outcome = Outcome(source, reason=str(exc))
+            _echo_outcome(outcome)
+            outcomes.append(outcome)
+            bar.update()
+    _reindex_and_report(ctx, outcomes)
+    if any(o.saved is None for o in outcomes):
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Poll every feed once and exit (else poll every FEED_POLL_MINUTES).")
+@click.pass_context
+def feeds(ctx: click.Context, once: bool) -> None:
+    """Poll the RSS/Atom feeds (FEEDS and those added with /feed add), add new articles, reindex."""
+    import time
+
+    from .ingest import FeedError, Ingester
+
+    settings = _settings(ctx)
+    ingester = Ingester(settings)
+    try:
+        listed = ingester.feeds.feeds()
+    except FeedError as exc:
+        raise Failure(str(exc)) from None
+    if not listed:
+        raise Failure("No feeds to poll: set FEEDS (comma-separated feed URLs) or add one with /feed add in Telegram.")
+    while True:
+        with _tty_progress(0, "feed entries") as bar:
+            def seen(outcome) -> None:
+                _echo_outcome(outcome)
+                bar.update()
+
+            report = ingester.poll(progress=seen)
+        for failed in report.failed_feeds:
+            click.echo(f"feed failed: {failed.source}: {failed.reason}", err=True)
+        _reindex_and_report(ctx, [o for o in report.saved_outcomes()])
+        click.echo(f"Polled {len(listed)} feeds: {len(report.added)} new articles.")
+        if once:
+            return
+        time.sleep(settings.feed_poll_minutes * 60)
+        listed = ingester.feeds.feeds()
+
+
 def main() -> None:
     cli(prog_name="python -m bot")

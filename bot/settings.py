@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     chat_rate_per_minute: int = Field(default=30, ge=1)
     log_level: str = "INFO"
 
+    # News in (bot/ingest): links, forwarded posts and RSS/Atom feeds.
+    feeds: Annotated[tuple[str, ...], NoDecode] = ()
+    feeds_file: Path | None = None  # default: feeds.json beside CORPUS_DIR
+    feed_poll_minutes: float = Field(default=30.0, gt=0)
+    feed_max_new: int = Field(default=20, ge=1, le=500)
+    feed_announce_chat: str | None = None
+    allow_private_urls: bool = False
+    fetch_timeout: float = Field(default=15.0, gt=0, le=300)
+    max_page_bytes: int = Field(default=3_000_000, ge=1_000)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:
@@ -58,3 +69,26 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @property
+    def feeds_path(self) -> Path:
+        """FEEDS_FILE, or feeds.json in the folder that holds CORPUS_DIR."""
+        return self.feeds_file or self.corpus_dir.parent / "feeds.json"
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _parse_feeds(cls, value: object) -> object:
+        parts = value.replace(",", " ").split() if isinstance(value, str) else value
+        if isinstance(parts, (list, tuple)):
+            for part in parts:
+                if not str(part).lower().startswith(("http://", "https://")):
+                    raise ValueError(f"FEEDS must be http(s) feed URLs separated by commas, got {part!r}")
+            return tuple(parts)
+        return value
+
+    @field_validator("feed_announce_chat", "feeds_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return str(value) if isinstance(value, int) else value

@@ -26,9 +26,10 @@ from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_af
 
 from ..answer import Answer
 from ..batcher import MicroBatcher
+from ..ingest import Ingester
 from ..service import QAService
 from ..settings import Settings
-from . import handlers
+from . import handlers, news
 from .context import BotApplication, BotContext, BotData, Core
 from .filters import ADD_DOCUMENT, FROM_OTHER_BOT, MENTIONS_ME, REPLY_TO_ME
 from .format import SOURCE_PREFIX
@@ -109,6 +110,11 @@ def add_handlers(application: BotApplication) -> None:
         CommandHandler("reindex", handlers.reindex, filters=message),
         CommandHandler("stats", handlers.stats, filters=message),
         MessageHandler(message & ADD_DOCUMENT, handlers.add_article),
+        CommandHandler("add", news.add_links, filters=message),
+        CommandHandler("feeds", news.list_feeds, filters=message),
+        CommandHandler("feed", news.feed, filters=message),
+        MessageHandler(message & private & news.FORWARDED_POST & (filters.TEXT | filters.CAPTION), news.forwarded_post),
+        MessageHandler(message & private & filters.TEXT & news.JUST_A_LINK, news.private_link),
         MessageHandler(message & private & filters.TEXT & ~filters.COMMAND, handlers.private_question),
         MessageHandler(message & private & filters.COMMAND, handlers.unknown_command),
         MessageHandler(message & private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.not_text),
@@ -158,9 +164,11 @@ def build_application(settings: Settings, service: QAService) -> BotApplication:
             service=service,
             batcher=MicroBatcher(partial(_answer_many, service)),
             limits=QuestionLimits(settings.user_rate_per_minute, settings.chat_rate_per_minute),
+            news=news.News(Ingester(settings)),
         )
     )
     add_handlers(application)
+    news.schedule_feeds(application)
     return application
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
@@ -12,6 +12,9 @@ from ..batcher import MicroBatcher
 from ..service import QAService
 from ..settings import Settings
 from .limits import QuestionLimits
+
+if TYPE_CHECKING:
+    from .news import News
 
 
 @dataclass
@@ -24,6 +27,7 @@ class Core:
     limits: QuestionLimits
     reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_update_id: int | None = None  # the newest update handled, confirmed to Telegram at shutdown
+    news: News | None = None  # links and feeds (bot.ingest), attached by build_application
 
 
 class BotData:
