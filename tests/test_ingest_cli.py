@@ -18,7 +18,7 @@ def site() -> Iterator[NewsSite]:
     yield from serve()
 
 
-def test_add_and_feeds_once_then_ask(site: NewsSite, tmp_path: Path, bundled_service) -> None:
+def test_add_and_feeds_once_then_ask(site: NewsSite, tmp_path: Path, news_service) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "harbour.md").write_text(SMALL_ARTICLE, encoding="utf-8")
@@ -26,8 +26,8 @@ def test_add_and_feeds_once_then_ask(site: NewsSite, tmp_path: Path, bundled_ser
     try:  # reuse the session's ONNX export of the model (made once, ~10 s)
         from bot.onnx_encoder import onnx_dir
 
-        model = bundled_service.settings.embedding_model
-        export = onnx_dir(bundled_service.settings.index_dir, model)
+        model = news_service.settings.embedding_model
+        export = onnx_dir(news_service.settings.index_dir, model)
         if export.is_dir():
             shutil.copytree(export, onnx_dir(index, model))
     except ImportError:
