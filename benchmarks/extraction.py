@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.corpus import is_furniture, parse_article  # noqa: E402
+from bot.corpus import is_furniture, parse_article, split_dateline  # noqa: E402
 from bot.ingest import FetchPolicy, Ingester  # noqa: E402
 from bot.ingest.extract import Extracted  # noqa: E402
 from bot.ingest.fetch import fetch  # noqa: E402
@@ -126,7 +126,9 @@ def main() -> None:
     rows = []
     seconds = {"trafilatura": 0.0, "readability": 0.0}
     for story in stories:
-        original = [s for p in story.paragraphs for s in split_sentences(p)]
+        # an opening dateline ("OSLO \u2014 ...") is the article's metadata, not part of its first sentence
+        paragraphs = [split_dateline(story.paragraphs[0])[1], *story.paragraphs[1:]]
+        original = [s for p in paragraphs for s in split_sentences(p)]
         related = [s.title for s in stories if s.slug != story.slug]  # "related stories" / "read more" titles
         html = fetch(site.url(story), policy).body.decode("utf-8")
 
