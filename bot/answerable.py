@@ -38,13 +38,15 @@ _ASKS = [
     ("date", re.compile(r"\bwhen\b|\b(?:what|which) (?:year|date|day|month|century|decade)\b|\bin which year\b")),
     ("person", re.compile(r"\bwho(?:m|se)?\b|\b(?:which|what) (?:person|man|woman|official|leader|minister|senator)\b")),
     ("place", re.compile(
-        r"\bwhere\b|\b(?:what|which) (?:country|city|town|place|region|state|province|island|port|"
-        r"capital|continent|village|area|venue|hospital|museum|university|school|prison|station)\b"
+        r"\bwhere\b|\b(?:what|which) (?:\w+ ){0,2}?(?:country|city|town|place|region|state|province|island|"
+        r"port|capital|continent|village|area|venue|hospital|museum|university|school|prison|station)\b"
     )),
+    # "Which newspaper / institute / team ...": one of several named things
+    ("entity", re.compile(r"^(?:(?:in|at|from|to|for|by|on|with|of) )?which\b")),
     ("name", re.compile(r"\b(?:name|named|called|title)\b")),
     ("reason", re.compile(r"\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted)\b")),
 ]
-TYPED = frozenset({"age", "money", "duration", "number", "clock", "date", "person", "place", "name"})
+TYPED = frozenset({"age", "money", "duration", "number", "clock", "date", "person", "place", "name", "entity"})
 # kinds recognised reliably enough in a sentence that an answer without one is declined outright
 REQUIRED = frozenset({"age", "money", "duration", "number", "clock"})
 
@@ -194,7 +196,7 @@ def holds(ask: Ask, f: Facts) -> bool:
         return f.clock
     if kind == "date":
         return bool(f.years - ask.numbers) or f.dated
-    if kind in ("person", "place", "name"):
+    if kind in ("person", "place", "name", "entity"):
         return bool(f.names - ask.names)
     if kind == "reason":
         return f.reason

@@ -18,6 +18,8 @@ from bot.answerable import asked_kind, facts, holds, parse
         ("When did the first shuttle launch?", "date"),
         ("Who is the prosecutor in the case?", "person"),
         ("Which city hosts the contest next?", "place"),
+        ("Which Sydney hospital treated her?", "place"),
+        ("Which newspaper reported the plan?", "entity"),
         ("What was the name of the submarine's commander?", "name"),
         ("Why did the talks fail?", "reason"),
         ("Was the minister already there when the train arrived?", "yes_no"),
