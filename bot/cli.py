@@ -100,24 +100,21 @@ def index(ctx: click.Context) -> None:
     from .corpus import CorpusError
     from .encoder import ModelError
     from .index import IndexProblem
+    from .lifecycle import IndexJob, unchanged_report, update_index
     from .onnx_encoder import OnnxProblem
-    from .service import BuildJob, build_index
 
     settings = _settings(ctx)
     bar = _ProgressBar("embedding sentences")
-    job = BuildJob(
-        str(settings.corpus_dir), str(settings.index_dir), settings.embedding_model,
-        settings.encoder_threads, build=True,
-    )
+    job = IndexJob.of(settings)
     try:
-        report = build_index(job, bar)  # also makes the ONNX export that serving encodes with
+        # decides under the index folder's lock; also makes the ONNX export that serving encodes with
+        report = update_index(job, progress=bar) or unchanged_report(job)
     except (CorpusError, ModelError, IndexProblem, OnnxProblem, ValueError) as exc:
         raise Failure(str(exc)) from None
     except OSError as exc:
         raise _os_failure(exc) from None
     finally:
         bar.close()
-    assert report is not None  # build=True always reports
     for problem in report.skipped:
         click.echo(f"warning: skipped {problem}", err=True)
     click.echo(f"Indexed {report.summary()} -> {settings.index_dir}")

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from bot import cli as cli_module
 from bot.cli import cli
 from bot.corpus import load_corpus
-from bot.index import open_index
+from bot.lifecycle import IndexJob, update_index
 from bot.split import split_articles
 
 from .conftest import BUNDLED_CORPUS, ROOT
@@ -97,7 +97,7 @@ def fake_model(monkeypatch):
 def fake_index(home, small_corpus, fake_model):
     """The small corpus indexed with the fake encoder; the flags that select it."""
     index_dir = home / "index"
-    open_index(small_corpus, index_dir, FakeEncoder, FakeEncoder.name)
+    update_index(IndexJob(small_corpus, index_dir, FakeEncoder.name), FakeEncoder)
     return ["--corpus-dir", str(small_corpus), "--index-dir", str(index_dir), "--model", FakeEncoder.name]
 
 

@@ -16,7 +16,8 @@ import pytest
 from bot.corpus import load_corpus
 from bot.encoder import ModelError
 from bot.index import LazyEncoder, SentenceIndex
-from bot.service import QAService, run_build_process
+from bot.lifecycle import BuildProcess, IndexJob
+from bot.service import QAService
 from bot.settings import Settings
 
 from .conftest import ROOT
@@ -95,7 +96,7 @@ def test_rebuild_process_reports_its_errors_as_the_same_type(small_corpus: Path,
         _env_file=None, corpus_dir=small_corpus, index_dir=tmp_path / "index", embedding_model=str(tmp_path / "no-model")
     )
     with pytest.raises(ModelError, match="no-model"):
-        run_build_process(settings)
+        BuildProcess().run(IndexJob.of(settings))
 
 
 def test_default_service_reindexes_in_a_child_process_without_torch(bundled_service, tmp_path: Path):
