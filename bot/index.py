@@ -122,7 +122,7 @@ def embedding_text(title: str, sentence: str) -> str:
     """What is embedded for a sentence: its article's title gives it the topic it lacks alone.
 
     ("It was completed in 1969." says little; "Apollo program: It was completed in 1969."
-    does.) Measured on squad-dev dev: ranking P@1 0.759 -> 0.780, at no extra encoding cost.
+    does.) It ranks better on squad-dev's dev split, at no extra encoding cost.
     """
     return f"{title}: {sentence}"
 

@@ -506,7 +506,3 @@ def test_invalid_setting_is_one_line(home):
     result = invoke("index", env={"MAX_CITATIONS": "99"})
     assert result.exit_code == 1
     assert_one_line_error(result.stderr, "Error: Invalid settings: MAX_CITATIONS")
-
-
-def test_default_index_folder_is_index(home):
-    assert cli_module.Settings(_env_file=None).index_dir == Path("index")
