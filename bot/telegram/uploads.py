@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..corpus import ARTICLE_SUFFIXES, parse_article
+from ..files import atomic_write
 
 MAX_NAME = 80
 
@@ -78,14 +77,5 @@ def save_article(corpus_dir: Path, name: str, text: str) -> Saved:
     if target.parent != folder or target.name != name:
         raise UploadError(f"Refusing to write outside the corpus folder: {name!r}")
     replaced = target.exists()
-    handle, temp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, text)
     return Saved(name, replaced)
