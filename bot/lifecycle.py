@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 from .corpus import Corpus, CorpusError, load_corpus, unchanged as corpus_unchanged
 from .encoder import Encoder, ModelError
 from .index import CURRENT, BuildReport, IndexProblem, LazyEncoder, SentenceIndex, read_manifest, sha256_file
-from .onnx_encoder import OnnxProblem, exportable, has_export
+from .onnx_encoder import OnnxProblem, configured_dimension, exportable, has_export
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,10 @@ def update_index(
         _prune_builds(job.index_dir)
         plan = decide(job)
         report: BuildReport | None = None
-        encoder = LazyEncoder(encoder_factory or _default_encoder(job), job.model)
+        if encoder_factory is None:  # the dimension from the model's config: no model loaded to reuse vectors
+            encoder = LazyEncoder(_default_encoder(job), job.model, configured_dimension(job.model))
+        else:
+            encoder = LazyEncoder(encoder_factory, job.model)
         if plan.action is not Action.USE:
             log.info("building the index (%s): %s", plan.action.value, plan.reason)
             require_build_extra()
