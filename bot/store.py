@@ -21,7 +21,10 @@ from .split import Passage, Sentence
 class DenseSearch(Protocol):
     """Nearest sentences by inner product of unit vectors."""
 
-    vectors: np.ndarray  # one unit vector per sentence (float32, sentences x dimension)
+    @property
+    def vectors(self) -> np.ndarray:
+        """One unit vector per sentence (float32, sentences x dimension)."""
+        ...
 
     def nearest(self, vector: np.ndarray, k: int) -> np.ndarray:
         """Ids of (up to) the k sentences nearest `vector` (one vector, float32), best first."""
@@ -31,8 +34,15 @@ class DenseSearch(Protocol):
 class Postings(Protocol):
     """Per word, the documents (sentences, passages) that hold it, with a weight in each."""
 
-    vocabulary: Mapping[str, int]  # word -> column
-    size: int  # number of documents
+    @property
+    def vocabulary(self) -> Mapping[str, int]:
+        """Word -> column."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """Number of documents."""
+        ...
 
     def bm25(self, words: Sequence[str]) -> np.ndarray:
         """BM25 per document (a repeated word counts again)."""
@@ -50,26 +60,58 @@ class Postings(Protocol):
 class LexicalSearch(Protocol):
     """The word evidence: BM25 over sentences and passages, distinct content words per sentence."""
 
-    sentences: Postings
-    passages: Postings
-    term_counts: np.ndarray  # distinct content words per sentence (float32)
+    @property
+    def sentences(self) -> Postings:
+        ...
+
+    @property
+    def passages(self) -> Postings:
+        ...
+
+    @property
+    def term_counts(self) -> np.ndarray:
+        """Distinct content words per sentence (float32)."""
+        ...
 
 
 class SentenceFacts(Protocol):
     """What kinds of fact each sentence holds (bot.kinds.sentence_facts)."""
 
-    has_number: np.ndarray  # per sentence (bool)
-    has_time: np.ndarray  # per sentence: a year, date, month or day (bool)
-    names: Postings  # capitalised words, lower-cased -> the sentences that hold them
-    name_counts: np.ndarray  # distinct names per sentence (float32)
+    @property
+    def has_number(self) -> np.ndarray:
+        """Per sentence (bool)."""
+        ...
+
+    @property
+    def has_time(self) -> np.ndarray:
+        """Per sentence: a year, date, month or day (bool)."""
+        ...
+
+    @property
+    def names(self) -> Postings:
+        """Capitalised words, lower-cased -> the sentences that hold them."""
+        ...
+
+    @property
+    def name_counts(self) -> np.ndarray:
+        """Distinct names per sentence (float32)."""
+        ...
 
 
 class SentenceData(Protocol):
     """The sentences themselves: text, article, passage; and what the index was built with."""
 
-    articles: Mapping[str, Article]
-    sentences: Sequence[Sentence]
-    passages: Sequence[Passage]
+    @property
+    def articles(self) -> Mapping[str, Article]:
+        ...
+
+    @property
+    def sentences(self) -> Sequence[Sentence]:
+        ...
+
+    @property
+    def passages(self) -> Sequence[Passage]:
+        ...
 
     @property
     def model(self) -> str:
@@ -84,4 +126,6 @@ class SentenceData(Protocol):
 class Store(DenseSearch, SentenceData, Protocol):
     """Everything answering reads: the dense search, the lexical search (`words`) and the data."""
 
-    words: LexicalSearch
+    @property
+    def words(self) -> LexicalSearch:
+        ...
