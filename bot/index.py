@@ -351,13 +351,18 @@ class Saved(NamedTuple):
     manifest: dict
 
 
+def current_build(index_dir: Path) -> str:
+    """The name of the build folder CURRENT points to: the one place CURRENT is read."""
+    return (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+
+
 def read_manifest(index_dir: Path) -> Saved:
-    """The current build's folder and manifest: the one place CURRENT is read.
+    """The current build's folder and manifest.
 
     Raises IndexProblem when there is no index, or it is unreadable or of another format.
     """
     try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+        name = current_build(index_dir)
     except FileNotFoundError:
         raise IndexProblem(f"No index in {str(index_dir)!r}: run `python -m bot index` to build it.") from None
     except OSError as exc:

@@ -26,7 +26,9 @@ from typing import Callable, Iterator
 
 from .corpus import Corpus, CorpusError, load_corpus, unchanged as corpus_unchanged
 from .encoder import Encoder, ModelError
-from .index import CURRENT, BuildReport, IndexProblem, LazyEncoder, SentenceIndex, read_manifest, sha256_file
+from .index import (
+    BuildReport, IndexProblem, LazyEncoder, SentenceIndex, current_build, read_manifest, sha256_file,
+)
 from .onnx_encoder import OnnxProblem, configured_dimension, exportable, has_export
 from .settings import Settings
 
@@ -201,7 +203,7 @@ def _export(job: IndexJob, encoder: LazyEncoder) -> None:
 def _prune_builds(index_dir: Path) -> None:
     """Remove build folders CURRENT does not name (the caller holds the lock, so none is being written)."""
     try:
-        current = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+        current = current_build(index_dir)
     except OSError:
         current = ""
     for child in index_dir.iterdir():
