@@ -5,7 +5,8 @@
 (the bot's /reindex and a `python -m bot index`, say) never write at once: the second waits,
 then decides again from what the first saved. `BuildProcess` runs `update_index` in a child
 process (multiprocessing, spawn) so that a serving process never imports torch, and can stop
-it at once. `ensure_index` is what every caller uses: start, `index`, /reindex and /add.
+it at once. Start, /reindex and /add go through `ensure_index`, which builds only when
+`decide` says so; `python -m bot index`, itself a build process, runs `update_index`.
 """
 
 from __future__ import annotations
@@ -213,6 +214,8 @@ def _prune_builds(index_dir: Path) -> None:
 
 def _discard_stray_builds(index_dir: Path) -> None:
     """After a build process died: remove what it left half-written, unless another build runs."""
+    if not index_dir.is_dir():
+        return
     with (index_dir / LOCK_FILE).open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
