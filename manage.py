@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -24,8 +26,17 @@ def run(*args: str | Path) -> None:
     subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
 
 
+def torch_pin() -> str:
+    """The torch requirement of the `build` extra in pyproject.toml (the one place it is pinned)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pins = [r for r in project["optional-dependencies"]["build"] if re.match(r"torch\b", r)]
+    if len(pins) != 1:
+        raise SystemExit(f"pyproject.toml: expected one torch requirement in the build extra, found {pins}")
+    return pins[0]
+
+
 def setup() -> None:
-    """Create .venv and install the project with its test extras (torch pinned, CPU build)."""
+    """Create .venv and install the project with its build and test extras (torch pinned, CPU build)."""
     if not PYTHON.exists():
         print("creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -35,8 +46,8 @@ def setup() -> None:
     print("installing dependencies into .venv (first run takes a few minutes) ...", flush=True)
     pip = [PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     # torch first and pinned, so nothing pulls a multi-GB CUDA build
-    run(*pip, "torch==2.13.0")
-    run(*pip, "-e", ".[test]")
+    run(*pip, torch_pin())
+    run(*pip, "-e", ".[build,test]")
     STAMP.write_text(wanted)
 
 

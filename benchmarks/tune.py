@@ -33,7 +33,9 @@ from bot.answer import clean_question
 from bot.choose import DECLINE_FIELDS, DEFAULT_WEIGHTS, RANK_FIELDS, decline_inputs, score
 from bot.encoder import SentenceTransformerEncoder
 from bot.evaluate import fold, read_items
-from bot.index import SentenceIndex, open_index
+from bot.index import SentenceIndex
+from bot.service import QAService
+from bot.settings import Settings
 from bot.retrieve import Retriever
 
 
@@ -163,7 +165,10 @@ def main() -> None:
     for spec in args.sets:
         name, _, paths = spec.partition("=")
         corpus, _, questions = paths.partition(":")
-        index, _ = open_index(Path(corpus), args.work / name, lambda: encoder, encoder.name)
+        settings = Settings(_env_file=None, corpus_dir=Path(corpus), index_dir=args.work / name)
+        service = QAService(settings, encoder_factory=lambda: encoder)  # builds in this process if needed
+        service.open()
+        index = service.answerer.index
         items = read_items(Path(questions))
         vectors = question_vectors(encoder, items, args.work / f"{name}-questions.npy")
         sets.append((name, list(situations(name, index, items, vectors, rng, args.per_article))))

@@ -13,7 +13,7 @@ import numpy as np
 from .choose import DEFAULT_WEIGHTS, Choice, Weights, choose
 from .encoder import Encoder
 from .helper import HelperThread
-from .index import SentenceIndex
+from .store import Store
 from .retrieve import Retriever, Words
 
 MAX_QUESTION_CHARS = 1000
@@ -102,7 +102,7 @@ class Answerer:
 
     def __init__(
         self,
-        index: SentenceIndex,
+        index: Store,
         encoder: Encoder,
         max_citations: int = 3,
         weights: Weights = DEFAULT_WEIGHTS,

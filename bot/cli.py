@@ -100,24 +100,21 @@ def index(ctx: click.Context) -> None:
     from .corpus import CorpusError
     from .encoder import ModelError
     from .index import IndexProblem
+    from .lifecycle import IndexJob, unchanged_report, update_index
     from .onnx_encoder import OnnxProblem
-    from .service import BuildJob, build_index
 
     settings = _settings(ctx)
     bar = _ProgressBar("embedding sentences")
-    job = BuildJob(
-        str(settings.corpus_dir), str(settings.index_dir), settings.embedding_model,
-        settings.encoder_threads, build=True,
-    )
+    job = IndexJob.of(settings)
     try:
-        report = build_index(job, bar)  # also makes the ONNX export that serving encodes with
+        # decides under the index folder's lock; also makes the ONNX export that serving encodes with
+        report = update_index(job, progress=bar) or unchanged_report(job)
     except (CorpusError, ModelError, IndexProblem, OnnxProblem, ValueError) as exc:
         raise Failure(str(exc)) from None
     except OSError as exc:
         raise _os_failure(exc) from None
     finally:
         bar.close()
-    assert report is not None  # build=True always reports
     for problem in report.skipped:
         click.echo(f"warning: skipped {problem}", err=True)
     click.echo(f"Indexed {report.summary()} -> {settings.index_dir}")
@@ -283,7 +280,8 @@ def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repea
           latency_questions: int, burst: int, eval_file: Path | None, no_txtai: bool, work_dir: Path | None,
           sections: str) -> None:
     """Benchmark answering, bursts, builds, reindex, start-up and memory; prints a table and a JSON line."""
-    from .bench import BenchConfig, run_bench
+    bench_module = _bench_module(needs_txtai=not no_txtai)
+    BenchConfig, run_bench = bench_module.BenchConfig, bench_module.run_bench
 
     settings = _settings(ctx)
     try:
@@ -300,6 +298,29 @@ def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repea
     for key, value in result.facts.items():
         click.echo(f"- {key}: {json.dumps(value)}")
     click.echo(result.json_line())
+
+
+def _bench_module(needs_txtai: bool):
+    """benchmarks/bench.py of the clone this package runs from, once its dependencies are there."""
+    import importlib.util
+
+    from .index import IndexProblem
+    from .lifecycle import require_build_extra
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+    if not path.is_file():
+        raise Failure(f"The benchmark is not installed ({path} is missing): run it from a clone of the repository.")
+    try:
+        require_build_extra()  # it builds indexes and serves with torch as a baseline
+    except IndexProblem as exc:
+        raise Failure(str(exc)) from None
+    if needs_txtai and importlib.util.find_spec("txtai") is None:
+        raise Failure("The benchmark compares with txtai: pip install -e '.[bench]' (or pass --no-txtai).")
+    spec = importlib.util.spec_from_file_location("citebot_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 # --- news in: links, files and feeds (bot.ingest) -----------------------------------------------

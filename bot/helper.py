@@ -27,10 +27,9 @@ class HelperThread:
     """One daemon thread that runs the jobs handed to it, in order.
 
     `Answerer` hands it the questions' word scoring right before encoding them. Handing a job
-    over this way costs ~0.1 ms less than `concurrent.futures.ThreadPoolExecutor.submit` (no
-    Future, work item or pool bookkeeping), measured right after an encode, when every Python
-    call is slow: 2% of a question's answer time. The thread starts with the first job and ends
-    with the process.
+    over this way costs less than `concurrent.futures.ThreadPoolExecutor.submit` (no Future,
+    work item or pool bookkeeping). The thread starts with the first job and ends with the
+    process.
     """
 
     def __init__(self, name: str) -> None:

@@ -1,11 +1,15 @@
-"""The sentence index: FAISS vectors, sentence/passage metadata and a manifest, saved atomically."""
+"""The sentence index: FAISS vectors, the word index, sentence/passage metadata and a manifest.
+
+`SentenceIndex` is the embedded implementation of the store protocols (bot.store) the answering
+path reads through. Saved as a build folder that `CURRENT` names; `bot.lifecycle` decides when
+to build one.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -13,30 +17,29 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import faiss
 import numpy as np
 
-from .corpus import Article, Corpus, CorpusError, load_corpus, unchanged as corpus_unchanged
+from .corpus import Article, Corpus, CorpusError
 from .encoder import Encoder
+from .files import atomic_write, fsync_files
 from .split import Passage, Sentence, split_articles
 from .words import WordIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: sentences are embedded with their article title
+FORMAT_VERSION = 3  # 2: sentences are embedded with their article title; 3: the word index is required
 CURRENT = "CURRENT"
 VECTORS = "vectors.npy"
 FAISS_FILE = "sentences.faiss"
 META = "meta.json"
-WORDS_FILE = "words.npz"  # the BM25 word index (bot.words); an index saved without it still loads
+WORDS_FILE = "words.npz"  # the BM25 word index (bot.words)
 MANIFEST = "manifest.json"
-# Exact search up to here, an HNSW graph beyond. The bot searches right after the question's
-# encode has flushed the CPU caches, so a flat scan reads every vector from memory: measured
-# (benchmarks/faiss_scaling.py) 0.31 ms at 5k and 0.56 ms at 10k against 0.25 ms for the graph
-# (make_graph; recall@64 0.99); on squad-dev (10k sentences) the graph changed no top answer and
-# no decline on 10,570 questions.
+# Exact search up to here, an HNSW graph beyond: past a few thousand sentences the graph searches
+# faster than a flat scan (benchmarks/faiss_scaling.py measures both); on squad-dev (10k
+# sentences) the graph changed no top answer and no decline on 10,570 questions.
 FLAT_LIMIT = 4_000
 
 
@@ -119,7 +122,7 @@ def embedding_text(title: str, sentence: str) -> str:
     """What is embedded for a sentence: its article's title gives it the topic it lacks alone.
 
     ("It was completed in 1969." says little; "Apollo program: It was completed in 1969."
-    does.) Measured on squad-dev dev: ranking P@1 0.759 -> 0.780, at no extra encoding cost.
+    does.) It ranks better on squad-dev's dev split, at no extra encoding cost.
     """
     return f"{title}: {sentence}"
 
@@ -143,8 +146,7 @@ def make_graph(vectors: np.ndarray) -> faiss.Index:
 
     The candidates' cosines are computed again from the float vectors, so quantisation only
     decides which 64 sentences are candidates: it reads a quarter of the bytes per visited
-    vector (0.18 ms against 0.25 ms per search at 10k) and changed no top answer and no
-    decline on squad-dev's 10,570 questions.
+    vector and changed no top answer and no decline on squad-dev's 10,570 questions.
     """
     index = faiss.IndexHNSWSQ(vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, 32, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = 80
@@ -156,15 +158,16 @@ def make_graph(vectors: np.ndarray) -> faiss.Index:
 
 @dataclass
 class SentenceIndex:
-    """Everything answering needs: articles, sentences, passages, vectors and the FAISS index."""
+    """Everything answering needs (a bot.store.Store): articles, sentences, passages, vectors
+    searched with FAISS, and the word index (BM25 and kinds of fact)."""
 
     articles: dict[str, Article]
     sentences: list[Sentence]
     passages: list[Passage]
     vectors: np.ndarray
     manifest: dict
+    words: WordIndex
     faiss_index: faiss.Index | None = None
-    words: WordIndex | None = None  # None: the Retriever works it out from the sentences
 
     def __post_init__(self) -> None:
         if self.faiss_index is None:
@@ -173,6 +176,17 @@ class SentenceIndex:
     @property
     def model(self) -> str:
         return self.manifest["model"]
+
+    @property
+    def facts(self) -> WordIndex:
+        """The kinds of fact per sentence (kept in the word index, worked out with it)."""
+        return self.words
+
+    def nearest(self, vector: np.ndarray, k: int) -> np.ndarray:
+        """Ids of the k sentences nearest `vector` (FAISS; -1 where fewer exist)."""
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        _, ids = self.faiss_index.search(query, k)
+        return ids[0]
 
     def fingerprint(self) -> dict[str, str]:
         return dict(self.manifest["corpus"])
@@ -227,7 +241,7 @@ class SentenceIndex:
             "faiss": "flat" if len(sentences) <= FLAT_LIMIT else "hnsw",
         }
         words = WordIndex.build([s.text for s in sentences], [(p.first, p.last) for p in passages])
-        index = cls({a.doc: a for a in corpus.articles}, sentences, passages, vectors, manifest, words=words)
+        index = cls({a.doc: a for a in corpus.articles}, sentences, passages, vectors, manifest, words)
         report = BuildReport(
             articles=len(corpus.articles),
             sentences=len(sentences),
@@ -260,12 +274,16 @@ class SentenceIndex:
         manifest = dict(self.manifest)
         manifest["corpus"] = {d: h for d, h in self.fingerprint().items() if d not in docs}
         articles = {d: a for d, a in self.articles.items() if d not in docs}
-        return SentenceIndex(articles, sentences, passages, self.vectors[keep], manifest)
+        words = WordIndex.build([s.text for s in sentences], [(p.first, p.last) for p in passages])
+        return SentenceIndex(articles, sentences, passages, self.vectors[keep], manifest, words)
 
     # --- saving and loading -----------------------------------------------------------------
 
     def save(self, index_dir: Path) -> Path:
-        """Write a new build folder, then switch CURRENT to it in one atomic rename."""
+        """Write a new build folder, then switch CURRENT to it in one atomic rename.
+
+        The caller holds the index folder's lock (bot.lifecycle), which also prunes older builds.
+        """
         index_dir.mkdir(parents=True, exist_ok=True)
         build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=index_dir))
         try:
@@ -277,40 +295,24 @@ class SentenceIndex:
                 "passages": [asdict(p) for p in self.passages],
             }
             (build_dir / META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-            files = [VECTORS, FAISS_FILE, META]
-            if self.words is not None:
-                self.words.save(build_dir / WORDS_FILE)
-                files.append(WORDS_FILE)
+            self.words.save(build_dir / WORDS_FILE)
+            files = [VECTORS, FAISS_FILE, META, WORDS_FILE]
+            fsync_files(build_dir, files)
             manifest = dict(self.manifest)
             manifest["checksums"] = {name: sha256_file(build_dir / name) for name in files}
-            (build_dir / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-            for name in files + [MANIFEST]:
-                with (build_dir / name).open("rb") as handle:
-                    os.fsync(handle.fileno())
-            pointer = index_dir / f".{CURRENT}.tmp"
-            pointer.write_text(build_dir.name, encoding="utf-8")
-            os.replace(pointer, index_dir / CURRENT)
+            atomic_write(build_dir / MANIFEST, json.dumps(manifest, indent=2))
+            atomic_write(index_dir / CURRENT, build_dir.name)
         except BaseException:
             shutil.rmtree(build_dir, ignore_errors=True)
             raise
         self.manifest = manifest
-        _remove_old_builds(index_dir, keep=build_dir.name)
         return build_dir
 
     @classmethod
     def load(cls, index_dir: Path) -> "SentenceIndex":
         """Load the current build, verifying every file against the manifest's checksums."""
-        pointer = index_dir / CURRENT
-        if not pointer.is_file():
-            raise IndexProblem(f"No index in {str(index_dir)!r}: run `python -m bot index` to build it.")
-        build_dir = index_dir / pointer.read_text(encoding="utf-8").strip()
+        build_dir, manifest = read_manifest(index_dir)
         try:
-            manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
-            if manifest.get("format") != FORMAT_VERSION:
-                raise IndexProblem(
-                    f"The index in {str(index_dir)!r} has format {manifest.get('format')}, this "
-                    f"version reads {FORMAT_VERSION}: run `python -m bot index` to rebuild it."
-                )
             for name, digest in manifest["checksums"].items():
                 if sha256_file(build_dir / name) != digest:
                     raise IndexProblem(
@@ -320,8 +322,8 @@ class SentenceIndex:
             meta = json.loads((build_dir / META).read_text(encoding="utf-8"))
             vectors = np.load(build_dir / VECTORS)
             faiss_index = faiss.read_index(str(build_dir / FAISS_FILE))
-            words = _load_words(build_dir, manifest, len(meta["sentences"]), len(meta["passages"]))
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            words = WordIndex.load(build_dir / WORDS_FILE, len(meta["sentences"]), len(meta["passages"]))
+        except (OSError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile) as exc:
             if isinstance(exc, IndexProblem):
                 raise
             raise IndexProblem(
@@ -337,66 +339,43 @@ class SentenceIndex:
             [Passage(**p) for p in meta["passages"]],
             vectors,
             manifest,
-            faiss_index,
             words,
+            faiss_index,
         )
 
-    def check(self, model: str, corpus_fingerprint: dict[str, str]) -> None:
-        """Raise IndexProblem when this index was built from another model or corpus."""
-        if self.model != model:
-            raise IndexProblem(
-                f"The index was built with the model {self.model!r} but EMBEDDING_MODEL is "
-                f"{model!r}: run `python -m bot index` to rebuild it."
-            )
-        if self.fingerprint() != corpus_fingerprint:
-            raise IndexProblem(
-                "The index does not match the articles in the corpus folder (added, changed or "
-                "removed files): run `python -m bot index` to refresh it."
-            )
+
+class Saved(NamedTuple):
+    """The build folder CURRENT names, and its manifest."""
+
+    build_dir: Path
+    manifest: dict
 
 
-def _load_words(build_dir: Path, manifest: dict, sentences: int, passages: int) -> WordIndex | None:
-    """The saved word index, or None when there is none or it does not fit (older format, other
-    sentences): it is then worked out from the sentences, and the next reindex saves it again
-    without embedding anything."""
-    if WORDS_FILE not in manifest["checksums"]:
-        return None
+def current_build(index_dir: Path) -> str:
+    """The name of the build folder CURRENT points to: the one place CURRENT is read."""
+    return (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+
+
+def read_manifest(index_dir: Path) -> Saved:
+    """The current build's folder and manifest.
+
+    Raises IndexProblem when there is no index, or it is unreadable or of another format.
+    """
     try:
-        return WordIndex.load(build_dir / WORDS_FILE, sentences, passages)
-    except ValueError as exc:
-        log.warning("not using the word index in %s (%s); working it out from the sentences", build_dir, exc)
-        return None
-
-
-def _remove_old_builds(index_dir: Path, keep: str) -> None:
-    for child in index_dir.iterdir():
-        if child.is_dir() and child.name.startswith("build-") and child.name != keep:
-            shutil.rmtree(child, ignore_errors=True)
-
-
-def open_index(
-    corpus_dir: Path,
-    index_dir: Path,
-    encoder_factory: Callable[[], Encoder],
-    model: str,
-    rebuild: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[SentenceIndex, BuildReport | None]:
-    """The index for this corpus and model: loaded if it matches, else rebuilt (or refused)."""
-    previous: SentenceIndex | None = None
-    corpus: Corpus | None = None
+        name = current_build(index_dir)
+    except FileNotFoundError:
+        raise IndexProblem(f"No index in {str(index_dir)!r}: run `python -m bot index` to build it.") from None
+    except OSError as exc:
+        raise IndexProblem(f"The index in {str(index_dir)!r} is unreadable ({exc}): run `python -m bot index`.") from exc
+    build_dir = index_dir / name
     try:
-        previous = SentenceIndex.load(index_dir)
-        if previous.model == model and corpus_unchanged(corpus_dir, previous.fingerprint()):
-            return previous, None  # the articles were not even parsed
-        corpus = load_corpus(corpus_dir)
-        previous.check(model, corpus.fingerprint())
-        return previous, None
-    except IndexProblem as problem:
-        if not rebuild:
-            raise
-        log.info("rebuilding the index: %s", problem)
-    corpus = corpus or load_corpus(corpus_dir)
-    index, report = SentenceIndex.build(corpus, LazyEncoder(encoder_factory, model), previous, progress)
-    index.save(index_dir)
-    return index, report
+        manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexProblem(f"The index in {str(index_dir)!r} is unreadable ({exc}): run `python -m bot index`.") from exc
+    found = manifest.get("format") if isinstance(manifest, dict) else None
+    if found != FORMAT_VERSION:
+        raise IndexProblem(
+            f"The index in {str(index_dir)!r} has format {found}, this "
+            f"version reads {FORMAT_VERSION}: run `python -m bot index` to rebuild it."
+        )
+    return Saved(build_dir, manifest)

@@ -9,7 +9,7 @@ _YEAR_OR_DATE = re.compile(
     r"jan(?:uary)?|feb(?:ruary)?|march|april|may|june|july|aug(?:ust)?|sept?(?:ember)?|"
     r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday|yesterday|today|tomorrow|decade|era|period)\b"
-)  # searched in lower-cased text: three times faster than re.IGNORECASE
+)  # searched in lower-cased text: faster than re.IGNORECASE
 
 _NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"

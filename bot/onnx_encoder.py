@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from .encoder import ModelError, normalise, resolve_model
+from .files import fsync_dir, fsync_files
 from .index import sha256_file
 
 if TYPE_CHECKING:
@@ -221,12 +222,11 @@ def export_onnx(encoder: "SentenceTransformerEncoder", index_dir: Path) -> Path:
             raise ModelError(f"the ONNX export of {encoder.name!r} differs from sentence-transformers (cosine {cosine:.7f})")
         manifest = OnnxManifest(**{**asdict(manifest), "cosine": cosine})
         (work / ONNX_MANIFEST).write_text(json.dumps(asdict(manifest), indent=2), encoding="utf-8")
-        for name in (ONNX_FILE, TOKENIZER_FILE, ONNX_MANIFEST):
-            with (work / name).open("rb") as handle:
-                os.fsync(handle.fileno())
+        fsync_files(work, [ONNX_FILE, TOKENIZER_FILE, ONNX_MANIFEST])
         if target.exists():
             shutil.rmtree(target)
         os.replace(work, target)
+        fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -1,4 +1,4 @@
-"""Retrieve candidate sentences for a question: dense (FAISS) and lexical (BM25) evidence."""
+"""Retrieve candidate sentences for a question: dense (nearest vectors) and lexical (BM25) evidence."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import answerable
-from .index import SentenceIndex
+from .store import Store
 from .kinds import asked_words, question_kind
-from .words import STOPWORDS, WordIndex, terms
+from .words import STOPWORDS, terms
 
 __all__ = ["STOPWORDS", "Features", "Retriever", "Words", "terms"]
 
@@ -70,15 +70,15 @@ class Retriever:
     """Scores every sentence of an index against a question vector and text.
 
     Everything that depends only on the corpus is worked out once here, so a question costs
-    one FAISS search and a few array operations over the postings of its own words. The word
+    one nearest-vector search and a few array operations over the postings of its own words. The word
     part (`words`) needs no vector: `Answerer` runs it while the question is being encoded.
     """
 
-    def __init__(self, index: SentenceIndex, candidates: int = 64) -> None:
+    def __init__(self, index: Store, candidates: int = 64) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")
         self.index = index
-        self.k = min(candidates, len(index.sentences))  # FAISS's k nearest and BM25's k best
+        self.k = min(candidates, len(index.sentences))  # the k nearest vectors and BM25's k best
         self.vectors = index.vectors
         self.passage_of = np.array([s.passage for s in index.sentences], dtype=np.int64)
         passage_vectors = np.zeros((len(index.passages), self.vectors.shape[1]), dtype=np.float32)
@@ -86,14 +86,13 @@ class Retriever:
         norms = np.linalg.norm(passage_vectors, axis=1, keepdims=True)
         self.passage_vectors = passage_vectors / np.maximum(norms, 1e-12)
         n = len(index.sentences)
-        words = index.words or WordIndex.build(  # built with the index; worked out here for older ones
-            [s.text for s in index.sentences], [(p.first, p.last) for p in index.passages]
-        )
+        words = index.words
         self.word_index = words
+        self.facts = facts = index.facts  # the kinds of fact per sentence
         # per sentence, for the question kinds that need no per-question work (see kind)
         self._kind_marks = {
-            "number": words.has_number.astype(np.float32),
-            "time": words.has_time.astype(np.float32),
+            "number": facts.has_number.astype(np.float32),
+            "time": facts.has_time.astype(np.float32),
             "other": np.zeros(n, dtype=np.float32),
         }
         sentences = index.sentences
@@ -103,7 +102,7 @@ class Retriever:
             dtype=bool,
         )
         self._facts: dict[int, answerable.Facts] = {}  # per sentence, worked out when first a candidate
-        df = np.diff(words.sentences.indptr).astype(np.float64)
+        df = words.sentences.document_frequency().astype(np.float64)
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
 
@@ -196,20 +195,20 @@ class Retriever:
         if kind in self._kind_marks:
             return self._kind_marks[kind]  # shared: callers only read it
         asked = sorted(asked_words(question))
-        used, _ = self.word_index.names.count(asked, [1.0] * len(asked))  # how many of a sentence's names it uses
-        return (self.word_index.name_counts > used).astype(np.float32)
+        used, _ = self.facts.names.count(asked, [1.0] * len(asked))  # how many of a sentence's names it uses
+        return (self.facts.name_counts > used).astype(np.float32)
 
     def features(self, question_vector: np.ndarray, question: str, words: Words | None = None) -> Features:
-        """Evidence for the candidate sentences: FAISS's k nearest and BM25's k best.
+        """Evidence for the candidate sentences: the k nearest vectors and BM25's k best.
 
         `words` is `self.words(question)` when the caller has it already.
         """
         if words is None:
             words = self.words(question)
         q = np.ascontiguousarray(question_vector, dtype=np.float32).reshape(1, -1)
-        _, nearest = self.index.faiss_index.search(q, self.k)
+        nearest = self.index.nearest(q[0], self.k)
         candidate = np.zeros(len(self.index.sentences), dtype=bool)
-        candidate[nearest[0][nearest[0] >= 0]] = True
+        candidate[nearest[nearest >= 0]] = True
         candidate[words.best] = True
         ids = np.flatnonzero(candidate)
         holds, holds_context = self.holds(words.ask, ids)

@@ -112,6 +112,10 @@ class Postings:
         each = np.repeat([w for _, w in found], [c.stop - c.start for c, _ in found])
         return np.bincount(rows, minlength=self.size).astype(np.float64), np.bincount(rows, each, self.size)
 
+    def document_frequency(self) -> np.ndarray:
+        """Per vocabulary column, how many documents hold the word."""
+        return np.diff(self.indptr)
+
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """The postings as named arrays (for np.savez); `from_arrays` reads them back."""
         words = sorted(self.vocabulary, key=self.vocabulary.__getitem__)

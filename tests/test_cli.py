@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot import cli as cli_module
 from bot.cli import cli
 from bot.corpus import load_corpus
-from bot.index import open_index
+from bot.lifecycle import IndexJob, update_index
 from bot.split import split_articles
 
 from .conftest import WIKI_CORPUS, ROOT
@@ -97,7 +96,7 @@ def fake_model(monkeypatch):
 def fake_index(home, small_corpus, fake_model):
     """The small corpus indexed with the fake encoder; the flags that select it."""
     index_dir = home / "index"
-    open_index(small_corpus, index_dir, FakeEncoder, FakeEncoder.name)
+    update_index(IndexJob(small_corpus, index_dir, FakeEncoder.name), FakeEncoder)
     return ["--corpus-dir", str(small_corpus), "--index-dir", str(index_dir), "--model", FakeEncoder.name]
 
 
@@ -506,7 +505,3 @@ def test_invalid_setting_is_one_line(home):
     result = invoke("index", env={"MAX_CITATIONS": "99"})
     assert result.exit_code == 1
     assert_one_line_error(result.stderr, "Error: Invalid settings: MAX_CITATIONS")
-
-
-def test_default_index_folder_is_index(home):
-    assert cli_module.Settings(_env_file=None).index_dir == Path("index")

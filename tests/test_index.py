@@ -1,4 +1,5 @@
-"""The saved index: manifest, checksums, atomic save, and never answering from a stale index."""
+"""The saved index and its lifecycle: manifest, checksums, atomic save, never answering from a
+stale index, and one build at a time."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from bot.answer import Answerer
 from bot.corpus import CorpusError, load_corpus
-from bot.index import CURRENT, MANIFEST, META, VECTORS, WORDS_FILE, IndexProblem, SentenceIndex, open_index, sha256_file
+from bot.index import CURRENT, MANIFEST, META, VECTORS, WORDS_FILE, IndexProblem, SentenceIndex, sha256_file
+from bot.lifecycle import IndexJob, ensure_index, update_index
 from bot.words import WordIndex
 
 from .fakes import FakeEncoder
@@ -28,7 +30,10 @@ class OtherModel(FakeEncoder):
 
 
 def _open(corpus_dir: Path, index_dir: Path, encoder=FakeEncoder, rebuild: bool = True):
-    return open_index(corpus_dir, index_dir, encoder, encoder.name, rebuild=rebuild)
+    """The lifecycle as the service runs it in process: the saved index, and the build's report."""
+    job = IndexJob(corpus_dir, index_dir, encoder.name)
+    report = ensure_index(job, lambda j, progress: update_index(j, encoder, progress), build=rebuild)
+    return SentenceIndex.load(index_dir), report
 
 
 def _build_dir(index_dir: Path) -> Path:
@@ -102,31 +107,28 @@ def test_the_word_index_is_saved_with_the_index_and_scores_the_same(built):
     np.testing.assert_array_equal(loaded.name_counts, index.words.name_counts)
 
 
-def test_an_index_saved_before_the_word_index_still_answers_the_same(built):
-    _, index_dir, index = built
+def test_an_index_of_an_older_format_is_refused_then_rebuilt(built):
+    small_corpus, index_dir, index = built
     build_dir = _build_dir(index_dir)
     manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
-    del manifest["checksums"][WORDS_FILE]
-    (build_dir / WORDS_FILE).unlink()
+    manifest["format"] = 2  # saved before the word index was required
     (build_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    older = SentenceIndex.load(index_dir)
-    assert older.words is None
-    for question in ("How many visitors are expected?", "Who cut the ribbon?", "When does the festival end?"):
-        assert _ask(older, question) == _ask(index, question)
+    with pytest.raises(IndexProblem, match=RUN_HINT):
+        SentenceIndex.load(index_dir)
+    rebuilt, report = _open(small_corpus, index_dir)
+    assert report is not None and report.sentences == len(index.sentences)
+    assert _ask(rebuilt, "Who cut the ribbon?") == _ask(index, "Who cut the ribbon?")
 
 
-def test_a_word_index_of_other_sentences_is_not_used(built, caplog):
+def test_a_word_index_of_other_sentences_is_refused(built):
     _, index_dir, index = built
     build_dir = _build_dir(index_dir)
     WordIndex.build(["Only one sentence here."], [(0, 0)]).save(build_dir / WORDS_FILE)
     manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
     manifest["checksums"][WORDS_FILE] = sha256_file(build_dir / WORDS_FILE)
     (build_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    loaded = SentenceIndex.load(index_dir)  # the vectors are kept: nothing is embedded again
-    assert loaded.words is None
-    assert f"not {len(index.sentences)}" in caplog.text
-    for question in ("How many visitors are expected?", "Who cut the ribbon?"):
-        assert _ask(loaded, question) == _ask(index, question)
+    with pytest.raises(IndexProblem, match=f"not {len(index.sentences)}"):
+        SentenceIndex.load(index_dir)
 
 
 def test_an_up_to_date_index_is_loaded_not_rebuilt(built):
@@ -249,12 +251,15 @@ def test_unreadable_index_says_what_to_run(built, damage):
 # --- atomic save -----------------------------------------------------------------------------
 
 
-def test_a_new_save_replaces_the_old_build(built):
-    small_corpus, index_dir, index = built
+def test_a_refresh_replaces_the_old_build_and_removes_it(built):
+    small_corpus, index_dir, _ = built
     old = _build_dir(index_dir)
-    new = index.save(index_dir)
-    assert _build_dir(index_dir) == new != old
-    assert not old.exists()
+    (small_corpus / "harbour.md").write_text(
+        (small_corpus / "harbour.md").read_text(encoding="utf-8") + "\nMore news.\n", encoding="utf-8"
+    )
+    _open(small_corpus, index_dir)
+    new = _build_dir(index_dir)
+    assert new != old and not old.exists()
     assert [p.name for p in index_dir.iterdir() if p.name.startswith("build-")] == [new.name]
 
 
@@ -332,20 +337,3 @@ def test_the_service_answers_from_the_changed_article_after_reopening(fake_setti
     article.write_text(article.read_text(encoding="utf-8") + "\nMore news.\n", encoding="utf-8")
     with pytest.raises(IndexProblem, match=RUN_HINT):
         QAService(fake_settings, encoder_factory=FakeEncoder).open(rebuild=False)
-
-
-def test_a_reindex_adds_a_missing_word_index_without_embedding_anything(fake_settings, fake_service):
-    from bot.service import QAService
-
-    build_dir = _build_dir(fake_settings.index_dir)
-    manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
-    del manifest["checksums"][WORDS_FILE]  # as saved before the word index existed
-    (build_dir / WORDS_FILE).unlink()
-    (build_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    service = QAService(fake_settings, encoder_factory=FakeEncoder)
-    service.open(rebuild=False)
-    assert service.answerer.index.words is None
-    report = service.reindex()
-    assert report.embedded == 0
-    assert SentenceIndex.load(fake_settings.index_dir).words is not None
-    assert service.answerer.index.words is not None

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +17,8 @@ import pytest
 from bot.corpus import load_corpus
 from bot.encoder import ModelError
 from bot.index import LazyEncoder, SentenceIndex
-from bot.service import QAService, run_build_process
+from bot.lifecycle import BuildProcess, IndexJob
+from bot.service import QAService
 from bot.settings import Settings
 
 from .conftest import ROOT
@@ -95,7 +97,7 @@ def test_rebuild_process_reports_its_errors_as_the_same_type(small_corpus: Path,
         _env_file=None, corpus_dir=small_corpus, index_dir=tmp_path / "index", embedding_model=str(tmp_path / "no-model")
     )
     with pytest.raises(ModelError, match="no-model"):
-        run_build_process(settings)
+        BuildProcess().run(IndexJob.of(settings))
 
 
 def test_default_service_reindexes_in_a_child_process_without_torch(wiki_service, tmp_path: Path):
@@ -129,3 +131,76 @@ def test_default_service_reindexes_in_a_child_process_without_torch(wiki_service
     assert result["unchanged"] == 0
     assert result["embedded"] == 1 and result["changed"] == ["oxygen.md"]
     assert result["cited"] and "Quintus Pell" in result["cited"][0]
+
+
+FIRST_ARTICLE = """# Tram line opens
+
+The new tram line to the airport opened on Tuesday. It has eleven stops.
+"""
+
+SECOND_NEW_ARTICLE = """# Museum roof repaired
+
+The museum's glass roof was repaired after the storm. Repairs cost two million euros.
+"""
+
+
+class GatedEncoder:
+    """The real model, except that the first encode waits until the test opens the gate."""
+
+    def __init__(self, encoder, entered: threading.Event, gate: threading.Event) -> None:
+        self.encoder, self.entered, self.gate = encoder, entered, gate
+        self.name, self.dimension = encoder.name, encoder.dimension
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.entered.set()
+        assert self.gate.wait(300)
+        return self.encoder.encode(texts)
+
+
+def test_index_command_during_a_rebuild_waits_and_neither_build_is_lost(bundled_service, real_encoder, tmp_path: Path):
+    """`python -m bot index` while the bot rebuilds: it waits for the bot's build, then refreshes
+    from it; the bot keeps answering throughout and picks the newer build up on its next reindex."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(bundled_service.settings.corpus_dir, corpus)
+    shutil.copytree(bundled_service.settings.index_dir, index)  # index and ONNX export, as built
+    settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=index)
+    entered, gate = threading.Event(), threading.Event()
+    service = QAService(settings, encoder_factory=lambda: GatedEncoder(real_encoder, entered, gate))
+    service.open()
+    (corpus / "tram.md").write_text(FIRST_ARTICLE, encoding="utf-8")
+    reports: list = []
+    rebuild = threading.Thread(target=lambda: reports.append(service.reindex()))
+    rebuild.start()
+    try:
+        assert entered.wait(120)  # the bot's rebuild holds the index lock, half-way through
+        (corpus / "museum.md").write_text(SECOND_NEW_ARTICLE, encoding="utf-8")
+        command = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--corpus-dir", str(corpus), "--index-dir", str(index), "index"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert command.stderr is not None
+        waiting = ""
+        for line in command.stderr:
+            if "waiting for it to finish" in line:
+                waiting = line
+                break
+        assert waiting, "the index command did not wait for the running build"
+        assert service.answerer.answer("What is the chemical symbol of oxygen?").citations  # still serving
+    finally:
+        gate.set()
+        rebuild.join()
+    out, err = command.communicate(timeout=300)
+    assert command.returncode == 0, err
+    assert reports and reports[0].added == ["tram.md"]  # the bot's build
+    final = SentenceIndex.load(index)
+    assert {"tram.md", "museum.md"} <= set(final.articles)  # the command's build, on top of the bot's
+    museum = sum(1 for s in final.sentences if s.doc == "museum.md")
+    assert f"({museum} embedded)" in out  # only its own article was embedded: the bot's build was reused
+    assert [p.name for p in index.iterdir() if p.name.startswith("build-")] == [
+        (index / "CURRENT").read_text(encoding="utf-8").strip()
+    ]
+    again = service.reindex()  # the bot serves the newer build without embedding anything
+    assert again.embedded == 0
+    assert "museum.md" in service.answerer.index.articles
+    answer = service.answerer.answer("How much did the museum roof repairs cost?")
+    assert answer.citations and "two million" in answer.citations[0].text

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..files import write_atomically
+from ..files import atomic_write
 from .fetch import FEED_TYPES, FetchPolicy, FetchRefused, check_url, fetch
 from .urls import normal_url
 
@@ -64,8 +64,7 @@ class FeedStore:
 
     def _write(self, states: dict[str, FeedState]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, json.dumps({"feeds": [asdict(s) for s in states.values()]}, indent=1) + "\n",
-                         prefix=".feeds-")
+        atomic_write(self.path, json.dumps({"feeds": [asdict(s) for s in states.values()]}, indent=1) + "\n")
 
     def feeds(self) -> list[FeedState]:
         """Every feed, the configured ones first."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..corpus import article_files, parse_article
-from ..files import write_atomically
+from ..files import atomic_write
 from .extract import Extracted
 from .fetch import FetchRefused
 from .urls import normal_url
@@ -105,5 +105,5 @@ def save(corpus_dir: Path, article: Extracted) -> SavedArticle:
         status = "updated"
     else:
         status = "added"
-    write_atomically(target, text, prefix=".ingest-")
+    atomic_write(target, text)
     return SavedArticle(name, parsed.title, article.url, status)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -186,10 +188,20 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _stop(service: QAService) -> NoReturn:
+    """A stop signal: end a running rebuild at once (the old index stays), then stop as PTB does."""
+    service.stop_builds()
+    raise SystemExit
+
+
 def run_bot(settings: Settings, service: QAService) -> None:
     """Serve until SIGINT/SIGTERM: long polling, or a webhook when WEBHOOK_URL is set."""
     application = build_application(settings, service)
+    loop = asyncio.new_event_loop()  # the loop run_polling/run_webhook take up, with our stop signals
+    asyncio.set_event_loop(loop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGABRT):
+        loop.add_signal_handler(sig, _stop, service)
     if settings.webhook_url:
-        application.run_webhook(**webhook_options(settings))
+        application.run_webhook(**webhook_options(settings), stop_signals=None)
     else:
-        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+        application.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=None)

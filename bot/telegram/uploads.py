@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..corpus import ARTICLE_SUFFIXES, parse_article
-from ..files import write_atomically
+from ..files import atomic_write
 
 MAX_NAME = 80
 
@@ -77,5 +77,5 @@ def save_article(corpus_dir: Path, name: str, text: str) -> Saved:
     if target.parent != folder or target.name != name:
         raise UploadError(f"Refusing to write outside the corpus folder: {name!r}")
     replaced = target.exists()
-    write_atomically(target, text, prefix=".upload-")
+    atomic_write(target, text)
     return Saved(name, replaced)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import html
+import multiprocessing
 import sys
+from multiprocessing import resource_tracker
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ from typing import Any
 import faiss
 import pytest
 
-from bot.index import CURRENT, VECTORS
+from bot.index import CURRENT, VECTORS, BuildReport
+from bot.lifecycle import IndexJob
 from bot.service import QAService
 from bot.settings import Settings
 
@@ -77,9 +80,8 @@ async def test_disk_full_while_saving_fails_the_rebuild(
 class ChildProcessService(QAService):
     """Rebuilds in a child process like the default service; answers with the fake encoder."""
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, encoder_factory=FakeEncoder)
-        self._in_process = False
+    def _build(self, job: IndexJob, progress: Any) -> BuildReport | None:
+        return self._builds.run(job, progress)
 
 
 async def test_rebuild_process_killed_half_way(
@@ -87,19 +89,23 @@ async def test_rebuild_process_killed_half_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     index_dir = tg_settings.index_dir
-    child = tmp_path / "killed-child.sh"  # reads its job, writes part of a build, then is killed
+    child = tmp_path / "killed-child.sh"  # writes part of a build, then is killed
     child.write_text(
-        "#!/bin/sh\ncat > /dev/null\n"
+        "#!/bin/sh\n"
         f"mkdir -p '{index_dir}/build-halfway' && head -c 4096 /dev/zero > '{index_dir}/build-halfway/{VECTORS}'\n"
         "kill -9 $$\n"
     )
     child.chmod(0o755)
-    service = ChildProcessService(tg_settings)
+    service = ChildProcessService(tg_settings, encoder_factory=FakeEncoder)
     service.open(rebuild=False)
     (corpus_dir / "bridge.md").write_text(NEW_ARTICLE, encoding="utf-8")
-    monkeypatch.setattr(sys, "executable", str(child))
-    async with start_running(tg_settings, service, fake_api) as running:
-        await reindex_fails_and_old_index_serves(running, "exit code -9")
+    resource_tracker.ensure_running()  # with the real Python, before the child's executable is swapped
+    multiprocessing.set_executable(str(child))
+    try:
+        async with start_running(tg_settings, service, fake_api) as running:
+            await reindex_fails_and_old_index_serves(running, "exit code -9")
+    finally:
+        multiprocessing.set_executable(sys.executable)
 
 
 async def test_questions_during_a_reindex_are_all_answered_once(

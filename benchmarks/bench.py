@@ -200,26 +200,26 @@ def _serve_probe() -> None:
     """
     job = json.loads(sys.stdin.readline())
     opened = time.perf_counter()
-    from .answer import Answerer
-    from .batcher import MicroBatcher
-    from .render import split_message, to_telegram_html
-    from .settings import Settings
+    from bot.answer import Answerer
+    from bot.batcher import MicroBatcher
+    from bot.render import split_message, to_telegram_html
+    from bot.settings import Settings
 
     settings = Settings(
         _env_file=None, corpus_dir=Path(job["corpus_dir"]), index_dir=Path(job["index_dir"]),
         embedding_model=job["model"], encoder_threads=job["threads"],
     )
     if job["engine"] == "onnx":
-        from .service import QAService
+        from bot.service import QAService
 
         service = QAService(settings)
         service.open(rebuild=False)
         answerer = service.answerer
     else:
-        from .encoder import SentenceTransformerEncoder
-        from .index import SentenceIndex
+        from bot.encoder import SentenceTransformerEncoder
+        from bot.index import SentenceIndex
 
-        from .service import limit_threads
+        from bot.service import limit_threads
 
         limit_threads(job["threads"])  # as QAService.open does
         answerer = Answerer(SentenceIndex.load(settings.index_dir), SentenceTransformerEncoder(job["model"], job["threads"]))
@@ -289,6 +289,13 @@ def _serve_probe() -> None:
     }), flush=True)
 
 
+def run_build_process(settings) -> None:  # noqa: ANN001  (bot.settings.Settings)
+    """The index build in a child process, as QAService runs it (bot.lifecycle decides what to do)."""
+    from bot.lifecycle import BuildProcess, IndexJob
+
+    BuildProcess().run(IndexJob.of(settings))
+
+
 def run_probe(engine: str, corpus_dir: Path, index_dir: Path, config: BenchConfig, questions: list[str], burst: list[str]) -> dict:
     """Start a serving process and return its measurements (start time measured from here)."""
     job = {
@@ -299,7 +306,7 @@ def run_probe(engine: str, corpus_dir: Path, index_dir: Path, config: BenchConfi
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    command = [sys.executable, "-c", "from bot.bench import _serve_probe; _serve_probe()"]
+    command = [sys.executable, str(Path(__file__).resolve()), "serve-probe"]
     started = time.time()
     done = subprocess.run(command, input=json.dumps(job) + "\n", capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -337,13 +344,13 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
     """Measure everything the issue asks for on one corpus; see the module docstring."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from . import index as index_module
-    from .corpus import load_corpus
-    from .encoder import SentenceTransformerEncoder
-    from .index import SentenceIndex
-    from .service import QAService, limit_threads, run_build_process
-    from .settings import Settings
-    from .split import split_articles
+    from bot import index as index_module
+    from bot.corpus import load_corpus
+    from bot.encoder import SentenceTransformerEncoder
+    from bot.index import SentenceIndex
+    from bot.service import QAService, limit_threads
+    from bot.settings import Settings
+    from bot.split import split_articles
 
     work = Path(config.work_dir or tempfile.mkdtemp(prefix="citebot-bench-"))
     corpus_dir = work / "corpus"
@@ -376,14 +383,14 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
     if "build" in config.sections:
         # Builds in the child process, exactly as QAService.open/reindex run them.
         progress("exporting the model to ONNX (child process)")
-        facts["onnx_export_seconds"], _ = _timed(lambda: run_build_process(settings, build=False))
+        facts["first_build_and_onnx_export_seconds"], _ = _timed(lambda: run_build_process(settings))
         full: list[float] = []
         for round_ in range(config.build_repeats):
             progress(f"full build {round_ + 1}/{config.build_repeats} (child process)")
             for child in index_dir.iterdir():
                 if child.name.startswith("build-") or child.name == "CURRENT":
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
-            seconds, _ = _timed(lambda: run_build_process(settings, build=True))
+            seconds, _ = _timed(lambda: run_build_process(settings))
             full.append(seconds)
         full_build = _median(full)
 
@@ -393,8 +400,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
         unchanged = [_timed(service.reindex)[0] for _ in range(max(config.repeats, 3))]
         figures.append(Figure("reindex_unchanged", "reindex, unchanged corpus (QAService.reindex)", _median(unchanged),
                               full_build, "full build", "s", 0.05))
-        forced = [_timed(lambda: run_build_process(settings, build=True))[0] for _ in range(config.build_repeats)]
-        figures.append(Figure("rebuild_unchanged_child", "rebuild in child process, nothing to embed", _median(forced),
+        forced = [_timed(lambda: run_build_process(settings))[0] for _ in range(config.build_repeats)]
+        figures.append(Figure("rebuild_unchanged_child", "build process, nothing changed", _median(forced),
                               full_build, "full build", "s"))
         changed_doc = sorted(corpus.articles, key=lambda a: a.doc)[0].doc
         one_changed, embedded = [], []
@@ -414,10 +421,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
         facts["full_build_child_seconds"] = full
         shutil.rmtree(corpus_dir)
         shutil.copytree(config.corpus_dir, corpus_dir)
-        run_build_process(settings, build=True)  # back to the original corpus for serving figures
+        run_build_process(settings)  # back to the original corpus for serving figures
 
     if "serve" in config.sections:
-        run_build_process(settings, build=True)  # the index and export, if a section before did not make them
+        run_build_process(settings)  # the index and export, if a section before did not make them
         progress("serving probes (fresh processes)")
         onnx = run_probe("onnx", corpus_dir, index_dir, config, questions, burst)
         torch_probe = run_probe("torch", corpus_dir, index_dir, config, questions, burst)
@@ -479,7 +486,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
             progress("txtai: same corpus and model")
             from txtai import Embeddings
 
-            from .encoder import resolve_model
+            from bot.encoder import resolve_model
 
             model_path = str(resolve_model(config.model))
             txtai_builds = []
@@ -494,7 +501,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
                 txtai_builds.append(seconds)
             # ours as the bot builds: the rebuild child process (python start, imports, model load,
             # split, embed with the ONNX export, FAISS, save) into an empty index folder
-            run_build_process(settings, build=True)  # the export, if a section before did not make it
+            run_build_process(settings)  # the export, if a section before did not make it
             fresh = Settings(_env_file=None, corpus_dir=corpus_dir, index_dir=work / "fresh-index",
                              embedding_model=config.model, encoder_threads=config.threads)
             ours_builds = []
@@ -502,7 +509,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
                 shutil.rmtree(fresh.index_dir, ignore_errors=True)
                 (fresh.index_dir / "models").mkdir(parents=True)
                 shutil.copytree(index_dir / "models", fresh.index_dir / "models", dirs_exist_ok=True)
-                ours_builds.append(_timed(lambda: run_build_process(fresh, build=True))[0])
+                ours_builds.append(_timed(lambda: run_build_process(fresh))[0])
             figures.append(Figure("build_vs_txtai_fresh", "our full build (fresh child process)",
                                   _median(ours_builds), _median([_txtai_fresh_build(model_path, build_texts, config.threads)
                                                                  for _ in range(config.build_repeats)]),
@@ -511,7 +518,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
                                   _median(ours_builds), _median(txtai_builds),
                                   "txtai build in this process (imported, torch warm)", "s"))
             # queries: ours (the bot's QAService, ONNX) and txtai interleaved in this process
-            from .render import to_telegram_html
+            from bot.render import to_telegram_html
 
             service = QAService(settings)
             service.open(rebuild=False)
@@ -531,10 +538,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
 
     if "eval" in config.sections and config.eval_file is not None:
         progress("eval: torch against ONNX vectors for the questions")
-        run_build_process(settings, build=True)  # the index and export, if a section before did not make them
-        from .answer import Answerer
-        from .evaluate import evaluate, read_items
-        from .onnx_encoder import OnnxEncoder, onnx_dir
+        run_build_process(settings)  # the index and export, if a section before did not make them
+        from bot.answer import Answerer
+        from bot.evaluate import evaluate, read_items
+        from bot.onnx_encoder import OnnxEncoder, onnx_dir
 
         index = SentenceIndex.load(index_dir)
         items = [i for i in read_items(config.eval_file) if i.doc is None or i.doc in index.articles]
@@ -549,3 +556,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
     if config.work_dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["serve-probe"]:
+    _serve_probe()
