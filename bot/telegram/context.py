@@ -23,7 +23,6 @@ class Core:
     batcher: MicroBatcher
     limits: QuestionLimits
     reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last_update_id: int | None = None  # the newest update handled, confirmed to Telegram at shutdown
 
 
 class BotData:
