@@ -21,9 +21,10 @@ import json
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Iterable, Iterator, Mapping, Protocol
 
 INBOX_FILE = "inbox.sqlite3"
 MAX_ATTEMPTS = 3  # an update whose handling was cut short this often (crash loop) is given up
@@ -51,6 +52,10 @@ CREATE TABLE IF NOT EXISTS chat_moves (
 """
 
 
+class InboxError(RuntimeError):
+    """The inbox could not store or update an entry (disk full, database locked or gone)."""
+
+
 @dataclass(frozen=True)
 class Entry:
     """A stored update: its id, the raw JSON object and how often its handling was started."""
@@ -64,7 +69,10 @@ class Inbox(Protocol):
     """What the bot needs from an update store (SQLite here; a shared database later)."""
 
     def store(self, updates: Iterable[Mapping[str, Any]]) -> list[int]:
-        """Commit the updates (ones already stored are ignored); returns the ids newly stored."""
+        """Commit the updates (ones already stored are ignored); returns the ids newly stored.
+
+        Raises InboxError when they could not be stored: then nothing may be confirmed to Telegram.
+        """
 
     def next_offset(self) -> int | None:
         """The getUpdates offset that confirms everything stored (None when nothing ever was)."""
@@ -109,11 +117,20 @@ class SqliteInbox:
         self._moves = dict(self._db.execute(
             "SELECT old_id, new_id FROM chat_moves WHERE bot_id = ?", (bot_id,)).fetchall())
 
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """sqlite3 errors as InboxError, saying what failed and where; the lock held meanwhile."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise InboxError(f"inbox {self.path}: cannot {what}: {exc}") from exc
+
     def store(self, updates: Iterable[Mapping[str, Any]]) -> list[int]:
         rows = [(self.bot_id, int(u["update_id"]), json.dumps(u, ensure_ascii=False), time.time()) for u in updates]
         if not rows:
             return []
-        with self._lock:
+        with self._guard("store updates"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 fresh = [r[1] for r in rows if self._db.execute(
@@ -126,12 +143,12 @@ class SqliteInbox:
         return fresh
 
     def next_offset(self) -> int | None:
-        with self._lock:
+        with self._guard("read the offset"):
             (newest,) = self._db.execute("SELECT max(update_id) FROM updates WHERE bot_id = ?", (self.bot_id,)).fetchone()
         return None if newest is None else newest + 1
 
     def pending(self, limit: int = 1000) -> list[Entry]:
-        with self._lock:
+        with self._guard("read pending updates"):
             rows = self._db.execute(
                 "SELECT update_id, payload, attempts FROM updates WHERE bot_id = ? AND state = 'pending' "
                 "ORDER BY update_id LIMIT ?", (self.bot_id, limit),
@@ -139,7 +156,7 @@ class SqliteInbox:
         return [Entry(update_id, json.loads(payload), attempts) for update_id, payload, attempts in rows]
 
     def start(self, update_id: int) -> Entry | None:
-        with self._lock:
+        with self._guard("claim an update"):
             row = self._db.execute(
                 "UPDATE updates SET attempts = attempts + 1, claimed_by = ? "
                 "WHERE bot_id = ? AND update_id = ? AND state = 'pending' RETURNING payload, attempts",
@@ -150,7 +167,7 @@ class SqliteInbox:
     def mark_done(self, update_id: int, state: str = "done") -> None:
         if state not in ("done", "skipped"):
             raise ValueError(f"state must be 'done' or 'skipped', got {state!r}")
-        with self._lock:
+        with self._guard("mark an update done"):
             self._db.execute(
                 "UPDATE updates SET state = ?, done_at = ? WHERE bot_id = ? AND update_id = ?",
                 (state, time.time(), self.bot_id, update_id),
@@ -158,7 +175,7 @@ class SqliteInbox:
 
     def prune(self, keep_seconds: float) -> int:
         cutoff = time.time() - keep_seconds
-        with self._lock:
+        with self._guard("prune"):
             newest = self._db.execute(
                 "SELECT max(update_id) FROM updates WHERE bot_id = ?", (self.bot_id,)).fetchone()[0]
             # the newest entry stays whatever its age: it carries the getUpdates offset
@@ -172,7 +189,7 @@ class SqliteInbox:
             return self._moves.get(chat_id)
 
     def remember_move(self, old_id: int, new_id: int) -> None:
-        with self._lock:
+        with self._guard("remember a chat move"):
             self._moves[old_id] = new_id
             self._db.execute(
                 "INSERT OR REPLACE INTO chat_moves (bot_id, old_id, new_id, moved_at) VALUES (?, ?, ?, ?)",

@@ -28,7 +28,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 from telegram.ext import Application
 from telegram.warnings import PTBUserWarning
 
-from .inbox import MAX_ATTEMPTS, Entry, Inbox
+from .inbox import MAX_ATTEMPTS, Entry, Inbox, InboxError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ UNREADABLE = (KeyError, TypeError, ValueError, AttributeError)  # what a failed 
 POLL_SECONDS = 25  # long-poll timeout of getUpdates
 MAX_IN_FLIGHT = 256  # updates handled at once
 PRUNE_EVERY = 600.0  # seconds between prunes of the inbox
+STORE_RETRY = 5.0  # seconds before fetching again the updates the inbox could not store
 STOP_GRACE = 5.0  # seconds the handlers get to finish at stop; the rest stays pending in the inbox
 
 
@@ -119,10 +120,14 @@ class Feed:
                 log.warning("getUpdates failed (%s); again in %.1f s", exc, pause)
             else:
                 pause = 0.0
-                if isinstance(raws, list):
-                    self.accept(raws)
-                else:
+                if not isinstance(raws, list):
                     log.warning("getUpdates answered with %s, not a list; ignored", type(raws).__name__)
+                    raws = []
+                try:
+                    self.accept(raws)
+                except InboxError as exc:  # not stored: not confirmed either; fetched again next time
+                    pause = STORE_RETRY
+                    log.error("%s; fetching the same updates again in %.0f s", exc, pause)
             self._prune_now_and_then()
             if pause:
                 await asyncio.sleep(pause)
@@ -147,6 +152,8 @@ class Feed:
                 entry = self.inbox.start(update_id)
                 if entry is not None:
                     await self._process(entry)
+        except InboxError as exc:  # the update stays pending: answered (again) at the next start
+            log.error("%s", exc)
         finally:
             self._in_flight.pop(update_id, None)
 
@@ -166,7 +173,12 @@ class Feed:
         now = asyncio.get_running_loop().time()
         if now - self._last_prune >= PRUNE_EVERY:
             self._last_prune = now
-            if pruned := self.inbox.prune(self.keep_seconds):
+            try:
+                pruned = self.inbox.prune(self.keep_seconds)
+            except InboxError as exc:
+                log.warning("%s", exc)
+                return
+            if pruned:
                 log.info("pruned %d old entries from the inbox", pruned)
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -237,7 +249,11 @@ class WebhookHandler(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(400) from None
         if not well_formed(raw):
             raise tornado.web.HTTPError(400)
-        self.feed.accept([raw])  # stored (committed) before the 200 goes out
+        try:
+            self.feed.accept([raw])  # stored (committed) before the 200 goes out
+        except InboxError as exc:
+            log.error("%s; Telegram will post the update again", exc)
+            raise tornado.web.HTTPError(503) from None
         self.set_status(200)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
