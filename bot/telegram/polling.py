@@ -134,7 +134,7 @@ class Feed:
 
     def resume(self) -> None:
         """Hand out again what a previous run stored and did not finish."""
-        left = self.inbox.pending()
+        left = self.inbox.pending(limit=1_000_000)
         if left:
             log.info("answering %d updates left pending by the previous run", len(left))
         for entry in left:
@@ -197,6 +197,7 @@ class Feed:
         self._server = tornado.httpserver.HTTPServer(app)
         self._server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
+        log.info("webhook listening on %s:%d/%s", listen, self.port, url_path)
         await self.application.bot.set_webhook(
             webhook_url, secret_token=secret, allowed_updates=self.allowed_updates,
         )

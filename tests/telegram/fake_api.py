@@ -99,6 +99,7 @@ class Call:
     at: float = field(default_factory=time.monotonic)
     result: Any = None
     error: ApiError | None = None
+    done_at: float | None = None  # when the answer (or error) was ready
 
 
 class _EntityChecker(HTMLParser):
@@ -312,10 +313,11 @@ class FakeBotApi:
         except (ApiError, HungUp) as exc:
             with self._cond:
                 call.error = exc if isinstance(exc, ApiError) else ApiError(0, str(exc))
+                call.done_at = time.monotonic()
                 self._cond.notify_all()
             raise
         with self._cond:
-            call.result = result
+            call.result, call.done_at = result, time.monotonic()
             self._cond.notify_all()
         return result
 

@@ -1,7 +1,7 @@
 """Restarts: questions in flight when the bot is stopped are answered once, none lost, none twice.
 
-Two application runs against the same fake server, stopped the way `run_polling` stops on
-SIGTERM (updater, then application, then post_stop/post_shutdown).
+Two application runs against the same fake server, stopped the way `run_bot` stops on
+SIGTERM (the feed stops taking updates, then the application stops).
 """
 
 from __future__ import annotations
