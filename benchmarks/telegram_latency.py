@@ -136,6 +136,11 @@ async def main(args: argparse.Namespace) -> None:
         service = QAService(settings)
         service.open()
         encode = bare_encode_p50(service, 50)
+        answer_times = []
+        for n in range(30):
+            started = time.perf_counter()
+            service.answerer.answer(f"{QUESTIONS[n % len(QUESTIONS)]}")
+            answer_times.append(time.perf_counter() - started)
         app = build_application(settings, service)
         async with serving(settings, app):
             await asyncio.to_thread(idle_round_trips, api, 5, 40_000)  # warm up
@@ -145,6 +150,7 @@ async def main(args: argparse.Namespace) -> None:
         app.bot.inbox.close()
     api.stop()
     print(f"bare question encode p50        {encode * 1000:8.1f} ms  (baseline)")
+    print(f"whole answer (no Telegram) p50  {p50(answer_times) * 1000:8.1f} ms  = {p50(answer_times) / encode:.2f}x encode")
     print(f"idle round trip p50             {p50(trips) * 1000:8.1f} ms  = {p50(trips) / encode:.2f}x encode (target <= 2x)")
     print(f"idle round trip max             {max(trips) * 1000:8.1f} ms")
     print(f"back-to-back: most sends in 1 s {busiest:8d}     (Telegram allows 30)")

@@ -2,7 +2,8 @@
 
 `FairRateLimiter` is python-telegram-bot's documented extension point (`BaseRateLimiter`),
 built on aiolimiter's leaky buckets:
-- overall: a bucket of 30 a second, so an idle bot sends at once and only a busy one is paced;
+- overall: a bucket of 4 refilled at 25 a second, so an idle bot sends at once, only a busy one
+  is paced, and no second ever sees more than 30;
 - per chat: about one message a second in a private chat (a burst of 3) and 20 a minute in a
   group, a little under Telegram's limits, so a flood in one chat waits in that chat only;
 - a 429 for one chat holds back that chat for its retry_after, not every chat;
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 FIRST_PAUSE = 0.5  # seconds; doubled on each retry (with jitter), at most MAX_PAUSE
 MAX_PAUSE = 8.0
-OVERALL_PER_SECOND = 30
+OVERALL_BURST, OVERALL_PERIOD = 4, 4 / 25  # at once when idle; 4 + 25 < 30 in any one second
 PRIVATE_BURST, PRIVATE_PERIOD = 3, 3.15  # a burst of 3, then one message every 1.05 s
 GROUP_BURST, GROUP_PERIOD = 20, 63.0  # 20 a minute, with a little room
 FLOOD_RETRIES = 3  # 429s waited out per request
@@ -119,7 +120,7 @@ class FairRateLimiter(BaseRateLimiter[int]):
         self.first_pause = first_pause
         self.flood_retries = FLOOD_RETRIES
         self.skipped_actions = 0  # "typing…" not sent because the chat was busy
-        self._overall = AsyncLimiter(OVERALL_PER_SECOND, 1)
+        self._overall = AsyncLimiter(OVERALL_BURST, OVERALL_PERIOD)
         self._chats = ChatLimits()
         self._held_overall = 0.0  # a 429 for a call without a chat (e.g. answerInlineQuery)
 
