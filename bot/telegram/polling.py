@@ -128,7 +128,7 @@ class Feed:
                 except InboxError as exc:  # not stored: not confirmed either; fetched again next time
                     pause = STORE_RETRY
                     log.error("%s; fetching the same updates again in %.0f s", exc, pause)
-            self._prune_now_and_then()
+            self.prune_now_and_then()
             if pause:
                 await asyncio.sleep(pause)
 
@@ -169,7 +169,8 @@ class Feed:
         await self.application.process_update(update)  # handler errors go to the error handler
         self.inbox.mark_done(entry.update_id)
 
-    def _prune_now_and_then(self) -> None:
+    def prune_now_and_then(self) -> None:
+        """Forget entries done more than INBOX_KEEP_HOURS ago, at most every PRUNE_EVERY seconds."""
         now = asyncio.get_running_loop().time()
         if now - self._last_prune >= PRUNE_EVERY:
             self._last_prune = now
@@ -191,7 +192,7 @@ class Feed:
     async def start_webhook(self, listen: str, port: int, url_path: str, webhook_url: str, secret: str | None) -> int:
         """Answer what is pending, serve POSTs on listen:port/url_path, tell Telegram; returns the port."""
         self.resume()
-        self._prune_now_and_then()
+        self.prune_now_and_then()
         app = tornado.web.Application([(rf"/{url_path}", WebhookHandler, {"feed": self, "secret": secret})])
         sockets = tornado.netutil.bind_sockets(port, listen)
         self._server = tornado.httpserver.HTTPServer(app)
@@ -256,6 +257,7 @@ class WebhookHandler(tornado.web.RequestHandler):
             log.error("%s; Telegram will post the update again", exc)
             raise tornado.web.HTTPError(503) from None
         self.set_status(200)
+        self.feed.prune_now_and_then()
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError):

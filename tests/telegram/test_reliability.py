@@ -213,3 +213,15 @@ async def test_a_flood_gets_one_notice_and_holds_back_nobody_else(tg_settings: S
     assert len(to_flooder) >= 11
     assert not [c for c in sent if c.error is not None and c.params["chat_id"] in others]  # no 429 for others
     assert running.app.bot_data.core.limits.dropped >= 250
+
+
+async def test_no_reply_carries_the_bot_token_even_when_an_article_does(tg_settings: Settings, fake_api: FakeBotApi) -> None:
+    (tg_settings.corpus_dir / "leak.txt").write_text(
+        f"Gate notes\n\nThe harbour gate code is {TOKEN} since the spring.\n", encoding="utf-8")
+    service = QAService(tg_settings, encoder_factory=FakeEncoder)
+    service.open()
+    async with start_running(tg_settings, service, fake_api) as running:
+        running.send.private("What is the harbour gate code?")
+        reply = (await running.reply(chat_id=USER_ID))["text"]
+    assert "harbour gate code is" in reply and "[REDACTED]" in reply
+    assert TOKEN.split(":")[1] not in reply
