@@ -7,8 +7,8 @@ built on aiolimiter's leaky buckets:
 - per chat: about one message a second in a private chat (a burst of 3) and 20 a minute in a
   group, a little under Telegram's limits, so a flood in one chat waits in that chat only;
 - a 429 for one chat holds back that chat for its retry_after, not every chat;
-- "typing…" is cosmetic: sent only when the chat's bucket has room for it and an answer, and
-  never waited for; dropped otherwise.
+- "typing…" is cosmetic: sent only when the chat's bucket has room for it and every answer
+  being worked out in that chat (the call's rate_limit_args), never waited for; else dropped.
 
 Network failures (5xx, dropped connections) are retried with exponential backoff (tenacity). A
 request that timed out may have reached Telegram, and Telegram has no idempotency key: it is
@@ -141,7 +141,7 @@ class FairRateLimiter(BaseRateLimiter[int]):
     ) -> JSON:
         chat_id = data.get("chat_id")
         if endpoint in COSMETIC:
-            return await self._cosmetic(callback, args, kwargs, chat_id)
+            return await self._cosmetic(callback, args, kwargs, chat_id, rate_limit_args or 0)
         resends = _Resends()
         retrying = AsyncRetrying(
             retry=retry_if_exception(resends),
@@ -183,12 +183,13 @@ class FairRateLimiter(BaseRateLimiter[int]):
 
     async def _cosmetic(
         self, callback: Callable[..., Coroutine[Any, Any, JSON]], args: Any, kwargs: dict[str, Any],
-        chat_id: int | str | None,
+        chat_id: int | str | None, answers_due: int,
     ) -> JSON:
-        """A chat action: only when the chat has room for it and an answer; never waits, never retried."""
+        """A chat action: only when the chat has room for it and the `answers_due` there; never waits or retried."""
         if chat_id is not None:
             bucket = self._chats.bucket(chat_id)
-            if self._chats.held_for(chat_id) or not bucket.has_capacity(2) or not self._overall.has_capacity(2):
+            room = max(answers_due, 1) + 1
+            if self._chats.held_for(chat_id) or not bucket.has_capacity(room) or not self._overall.has_capacity(2):
                 self.skipped_actions += 1
                 return True
             await bucket.acquire()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Iterable
+from collections import Counter
+from contextlib import asynccontextmanager, contextmanager, nullcontext
+from typing import Any, AsyncIterator, ContextManager, Iterable, Iterator
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction, ChatType, ParseMode
@@ -35,6 +36,7 @@ class ReplyBot(ExtBot[int]):
     def __init__(self, *args: Any, inbox: Inbox, secrets: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._inbox = inbox
+        self._answers_due: Counter[int] = Counter()  # per chat: questions being answered right now
         self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
 
     @property
@@ -69,8 +71,20 @@ class ReplyBot(ExtBot[int]):
             return await super().send_message(target, text, *args, **kwargs)
 
     async def send_chat_action(self, chat_id: Any, action: str, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
-        """A chat action where the chat is now (cosmetic: failures are the caller's to ignore)."""
+        """A chat action where the chat is now; the rate limiter learns how many answers it must leave room for."""
+        kwargs.setdefault("rate_limit_args", self._answers_due[chat_id] if isinstance(chat_id, int) else 0)
         return await super().send_chat_action(self._target(chat_id), action, *args, **kwargs)
+
+    @contextmanager
+    def answer_due(self, chat_id: int) -> Iterator[None]:
+        """Count an answer on its way to the chat (a chat action must never take its place)."""
+        self._answers_due[chat_id] += 1
+        try:
+            yield
+        finally:
+            self._answers_due[chat_id] -= 1
+            if not self._answers_due[chat_id]:
+                del self._answers_due[chat_id]
 
 
 def _thread_id(message: Message) -> int | None:
@@ -159,9 +173,12 @@ async def _keep_typing(bot: Bot, chat_id: int, thread_id: int | None) -> None:
 @asynccontextmanager
 async def typing(message: Message) -> AsyncIterator[None]:
     """Show "typing…" in the message's chat while the body runs, when it takes over TYPING_AFTER."""
-    task = asyncio.create_task(_keep_typing(message.get_bot(), message.chat_id, _thread_id(message)))
+    bot = message.get_bot()
+    due: ContextManager[None] = bot.answer_due(message.chat_id) if isinstance(bot, ReplyBot) else nullcontext()
+    task = asyncio.create_task(_keep_typing(bot, message.chat_id, _thread_id(message)))
     try:
-        yield
+        with due:
+            yield
     finally:
         task.cancel()
         try:

@@ -225,3 +225,25 @@ async def test_no_reply_carries_the_bot_token_even_when_an_article_does(tg_setti
         reply = (await running.reply(chat_id=USER_ID))["text"]
     assert "harbour gate code is" in reply and "[REDACTED]" in reply
     assert TOKEN.split(":")[1] not in reply
+
+
+async def test_typing_never_takes_an_answers_place_in_a_busy_groups_budget(
+    tg_settings: Settings, fake_api: FakeBotApi
+) -> None:
+    """12 slow questions at once in a group whose budget is 20 messages: all 12 answers fit in it."""
+    fake_api.chat_limit = ChatLimit(burst=20, per_second=20 / 60, retry_after=5)
+    settings = tg_settings.model_copy(update={"user_rate_per_minute": 100, "chat_rate_per_minute": 100})
+    service = SlowService(settings, encoder_factory=FakeEncoder)
+    SlowService.delay, delay = 0.0, SlowService.delay
+    service.open()
+    SlowService.delay = delay
+    async with start_running(settings, service, fake_api) as running:
+        for n in range(12):
+            running.send.group(f"/ask {QUESTION}", user_id=USER_ID + n)
+            await asyncio.sleep(0.06)  # a busy group, not one burst
+        await running.replies(chat_id=GROUP_ID, count=12)
+        await running.feed.drained()
+    typing = fake_api.calls_of("sendChatAction")
+    assert typing, "a slow answer shows typing while the budget allows"
+    assert len(typing) + 12 <= 20  # every answer had its place in the group's budget
+    assert not [c for c in fake_api.calls_of("sendMessage") if c.error is not None]
