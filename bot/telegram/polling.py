@@ -223,6 +223,11 @@ class Feed:
                 log.info("%d updates stay pending in the inbox for the next start", len(left))
                 await asyncio.gather(*left, return_exceptions=True)
 
+    @property
+    def in_flight(self) -> int:
+        """How many updates are being handled now."""
+        return len(self._in_flight)
+
     def background(self) -> list[asyncio.Task[None]]:
         """The long-polling task (none in webhook mode): it ends only on a fatal error."""
         return list(self._tasks)
