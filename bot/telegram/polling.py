@@ -33,7 +33,7 @@ from .inbox import MAX_ATTEMPTS, Entry, Inbox, InboxError
 log = logging.getLogger(__name__)
 
 UNREADABLE = (KeyError, TypeError, ValueError, AttributeError)  # what a failed de_json raises
-POLL_SECONDS = 25  # long-poll timeout of getUpdates
+POLL_SECONDS = 10  # long-poll timeout of getUpdates (as run_polling had it)
 MAX_IN_FLIGHT = 256  # updates handled at once
 PRUNE_EVERY = 600.0  # seconds between prunes of the inbox
 STORE_RETRY = 5.0  # seconds before fetching again the updates the inbox could not store
