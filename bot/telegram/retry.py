@@ -2,7 +2,7 @@
 
 `FairRateLimiter` is python-telegram-bot's documented extension point (`BaseRateLimiter`),
 built on aiolimiter's leaky buckets:
-- overall: a bucket of 4 refilled at 25 a second, so an idle bot sends at once, only a busy one
+- overall: a bucket of 3 refilled at 24 a second, so an idle bot sends at once, only a busy one
   is paced, and no second ever sees more than 30;
 - per chat: about one message a second in a private chat (a burst of 3) and 20 a minute in a
   group, a little under Telegram's limits, so a flood in one chat waits in that chat only;
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 FIRST_PAUSE = 0.5  # seconds; doubled on each retry (with jitter), at most MAX_PAUSE
 MAX_PAUSE = 8.0
-OVERALL_BURST, OVERALL_PERIOD = 4, 4 / 25  # at once when idle; 4 + 25 < 30 in any one second
+OVERALL_BURST, OVERALL_PERIOD = 3, 3 / 24  # at once when idle; 3 + 24 in a second leaves room for jitter under 30
 PRIVATE_BURST, PRIVATE_PERIOD = 3, 3.15  # a burst of 3, then one message every 1.05 s
 GROUP_BURST, GROUP_PERIOD = 20, 63.0  # 20 a minute, with a little room
 FLOOD_RETRIES = 3  # 429s waited out per request
