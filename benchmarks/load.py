@@ -333,7 +333,7 @@ async def run_in_process(api: FakeBotApi, work: Path, args: argparse.Namespace) 
 
     from bot.service import QAService
     from bot.settings import Settings
-    from bot.telegram.app import build_application
+    from bot.telegram.app import build_application, serving
     from tests.conftest import SMALL_ARTICLE
     from tests.fakes import FakeEncoder
 
@@ -354,19 +354,13 @@ async def run_in_process(api: FakeBotApi, work: Path, args: argparse.Namespace) 
         gc.collect()
         time.sleep(2.0)
 
-    async with app:
-        await app.updater.start_polling(poll_interval=0, timeout=10)
-        await app.start()
-        try:
-            for n in range(args.bursts):
-                results.append(await asyncio.to_thread(
-                    run_burst, api, watch, args.questions, args.chats, args.deadline, FAKE_QUESTIONS,
-                    10_000 * (n + 1), settle, args.faults))
-                print(json.dumps(results[-1]), flush=True)
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.bot_data.core.batcher.close()
+    async with serving(settings, app):
+        for n in range(args.bursts):
+            results.append(await asyncio.to_thread(
+                run_burst, api, watch, args.questions, args.chats, args.deadline, FAKE_QUESTIONS,
+                10_000 * (n + 1), settle, args.faults))
+            print(json.dumps(results[-1]), flush=True)
+    app.bot.inbox.close()
     return results
 
 

@@ -76,7 +76,8 @@ def clean_question(text: str) -> str:
     if not isinstance(text, str):
         raise QuestionError(f"A question must be text, got {type(text).__name__}.")
     kept = text if text.isprintable() else "".join(  # printable: no Cc, Cf, Zl or Zp character in it
-        " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch not in "\u200d" else ch
+        # format characters (soft hyphen, zero-width space/joiners) sit inside words: drop them
+        "" if unicodedata.category(ch) == "Cf" else " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
         for ch in text
     )
     question = " ".join(kept.split())  # white space folded (str.split and re's \s agree on what it is)

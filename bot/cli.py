@@ -235,7 +235,7 @@ def run(ctx: click.Context) -> None:
         redactor = configure_logging(settings)
     except (TokenProblem, ValueError) as exc:
         raise Failure(str(exc)) from None
-    from telegram.error import InvalidToken, NetworkError
+    from telegram.error import InvalidToken, NetworkError, TelegramError
 
     from .telegram.app import run_bot  # the heavy imports, once the settings are known to be usable
 
@@ -246,6 +246,8 @@ def run(ctx: click.Context) -> None:
         raise Failure("Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token with @BotFather") from None
     except NetworkError as exc:
         raise Failure(redactor.redact(f"Cannot reach the Bot API at TELEGRAM_BASE_URL: {exc}")) from None
+    except TelegramError as exc:  # e.g. a garbled getMe answer, or another instance polling (409)
+        raise Failure(redactor.redact(f"The Bot API at TELEGRAM_BASE_URL failed: {exc}")) from None
 
 
 @cli.command()

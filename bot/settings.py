@@ -28,11 +28,12 @@ class Settings(BaseSettings):
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
-    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_port: int = Field(default=8443, ge=0, le=65535)  # 0: any free port (tests)
     webhook_secret: SecretStr | None = None
     max_upload_bytes: int = Field(default=1_000_000, ge=1)
-    telegram_timeout: float = Field(default=10.0, gt=0, le=120)
+    telegram_timeout: float = Field(default=30.0, gt=0, le=120)
     telegram_retries: int = Field(default=4, ge=0, le=20)
+    inbox_keep_hours: float = Field(default=48.0, gt=0)
     user_rate_per_minute: int = Field(default=10, ge=1)
     chat_rate_per_minute: int = Field(default=30, ge=1)
     log_level: str = "INFO"

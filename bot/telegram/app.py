@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, NoReturn, Sequence
+from typing import Any, AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import NetworkError, TelegramError
+from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 from telegram.ext import (
     ApplicationBuilder,
@@ -21,10 +23,8 @@ from telegram.ext import (
     Defaults,
     InlineQueryHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..answer import Answer
 from ..batcher import MicroBatcher
@@ -36,9 +36,11 @@ from .context import BotApplication, BotContext, BotData, Core
 from .filters import ADD_DOCUMENT, FROM_OTHER_BOT, MENTIONS_ME, REPLY_TO_ME
 from .format import SOURCE_PREFIX
 from .limits import QuestionLimits
-from .logs import protect_logs
-from .polling import TolerantBot
-from .retry import RetryingRateLimiter
+from .inbox import INBOX_FILE, Inbox, SqliteInbox
+from .logs import protect_logs, secrets_of
+from .polling import Feed
+from .retry import FairRateLimiter
+from .sending import ReplyBot
 from .token import check_token
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def _answer_many(service: QAService, questions: Sequence[str]) -> list[Answer]:
     return answers
 
 
-async def _post_init(application: BotApplication) -> None:
+async def _announce(application: BotApplication) -> None:
     """Publish the public command menu once the bot knows who it is."""
     try:
         await application.bot.set_my_commands(PUBLIC_COMMANDS)
@@ -70,41 +72,11 @@ async def _post_init(application: BotApplication) -> None:
     log.info("bot @%s ready", application.bot.username)
 
 
-async def _post_stop(application: BotApplication) -> None:
-    """Confirm every handled update to Telegram once all of them are answered (long polling).
-
-    On stop, python-telegram-bot confirms the updates it fetched with one last getUpdates call,
-    then answers those still pending. If that call fails, a restart would fetch and answer the
-    last batch again; so confirm the newest handled update here, after the answers, with retries.
-    """
-    core = application.bot_data.core
-    if core.last_update_id is None or core.settings.webhook_url:
-        return
-    try:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(NetworkError),
-            stop=stop_after_attempt(5),
-            wait=wait_exponential(multiplier=0.2, max=2.0),
-        ):
-            with attempt:
-                await application.bot.get_updates(offset=core.last_update_id + 1, timeout=0, limit=1)
-    except (RetryError, TelegramError) as exc:  # e.g. 409: another instance is polling now
-        error = exc.last_attempt.exception() if isinstance(exc, RetryError) else exc
-        log.warning("could not confirm the last updates to Telegram (%s); after a restart, "
-                    "up to 100 questions may be answered again", error)
-
-
-async def _post_shutdown(application: BotApplication) -> None:
-    """Stop the micro-batcher's worker."""
-    await application.bot_data.core.batcher.close()
-
-
 def add_handlers(application: BotApplication) -> None:
     """Route every kind of update to its handler; anything unmatched is left alone."""
     message, post = filters.UpdateType.MESSAGE, filters.UpdateType.CHANNEL_POST
     private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
     skip = filters.UpdateType.EDITED | FROM_OTHER_BOT | filters.IS_AUTOMATIC_FORWARD | filters.VIA_BOT
-    application.add_handler(TypeHandler(Update, handlers.note_update), group=-2)
     application.add_handler(MessageHandler(skip, handlers.ignore), group=-1)
     application.add_handlers([
         CommandHandler(["start", "help"], handlers.start, filters=message),
@@ -124,40 +96,53 @@ def add_handlers(application: BotApplication) -> None:
         MessageHandler(message & groups & filters.TEXT & ~filters.COMMAND & REPLY_TO_ME, handlers.replied),
         InlineQueryHandler(handlers.inline_query),
         CallbackQueryHandler(handlers.show_source, pattern=f"^{SOURCE_PREFIX}:"),
+        CallbackQueryHandler(handlers.other_button),
     ])
     application.add_error_handler(handlers.on_error)
 
 
-def make_bot(settings: Settings) -> TolerantBot:
-    """The Bot API client: TELEGRAM_* settings, HTML by default, flood limits and retries."""
+def bot_id_of(token: str) -> int:
+    """The bot's user id: the digits before the token's colon (checked by check_token)."""
+    return int(token.split(":", 1)[0])
+
+
+def open_inbox(settings: Settings, token: str) -> SqliteInbox:
+    """The durable inbox, in a file beside the index (INDEX_DIR)."""
+    return SqliteInbox(settings.index_dir / INBOX_FILE, bot_id_of(token), owner=f"pid-{os.getpid()}")
+
+
+def make_bot(settings: Settings, inbox: Inbox) -> ReplyBot:
+    """The Bot API client: TELEGRAM_* settings, HTML by default, flood limits and bounded retries."""
     timeout = settings.telegram_timeout
 
     def request(pool_size: int) -> HTTPXRequest:
         return HTTPXRequest(connection_pool_size=pool_size, connect_timeout=timeout, read_timeout=timeout,
                             write_timeout=timeout)
 
-    return TolerantBot(
-        check_token(settings),
+    token = check_token(settings)
+    return ReplyBot(
+        token,
         base_url=settings.telegram_base_url,
         base_file_url=settings.telegram_base_file_url,
         request=request(256),
         get_updates_request=request(1),  # one long poll at a time
         defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)),
-        rate_limiter=RetryingRateLimiter(settings.telegram_retries),
+        rate_limiter=FairRateLimiter(settings.telegram_retries),
+        inbox=inbox,
+        secrets=secrets_of(settings),
     )
 
 
-def build_application(settings: Settings, service: QAService) -> BotApplication:
+def build_application(settings: Settings, service: QAService, inbox: Inbox | None = None) -> BotApplication:
     """The bot for an opened QAService; nothing talks to Telegram until it is started."""
     protect_logs(settings)
+    inbox = inbox if inbox is not None else open_inbox(settings, check_token(settings))
     application: BotApplication = (
         ApplicationBuilder()
-        .bot(make_bot(settings))
+        .bot(make_bot(settings, inbox))
+        .updater(None)  # updates come in through the inbox (polling.Feed)
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .concurrent_updates(True)
-        .post_init(_post_init)
-        .post_stop(_post_stop)
-        .post_shutdown(_post_shutdown)
         .build()
     )
     application.bot_data.attach(
@@ -176,32 +161,81 @@ def build_application(settings: Settings, service: QAService) -> BotApplication:
 
 def webhook_options(settings: Settings) -> dict[str, Any]:
     """Where to listen and what to tell Telegram in webhook mode (WEBHOOK_* settings)."""
-    assert settings.webhook_url, "webhook mode needs WEBHOOK_URL"
+    if not settings.webhook_url:
+        raise ValueError("webhook mode needs WEBHOOK_URL")
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     return {
         "listen": settings.webhook_listen,
         "port": settings.webhook_port,
         "url_path": urlsplit(settings.webhook_url).path.lstrip("/"),
         "webhook_url": settings.webhook_url,
-        "secret_token": secret or None,
-        "allowed_updates": ALLOWED_UPDATES,
+        "secret": secret or None,
     }
 
 
-def _stop(service: QAService) -> NoReturn:
-    """A stop signal: end a running rebuild at once (the old index stays), then stop as PTB does."""
-    service.stop_builds()
-    raise SystemExit
+async def _introduce(application: BotApplication) -> None:
+    """initialize() (getMe); a Bot API answer that is not a bot user is a TelegramError, not a traceback."""
+    try:
+        await application.initialize()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TelegramError(f"the Bot API answered getMe with something that is not a bot ({type(exc).__name__})") from None
+
+
+@asynccontextmanager
+async def serving(settings: Settings, application: BotApplication) -> AsyncIterator[Feed]:
+    """The application started and fed from the inbox (long polling or webhook); stopped on exit.
+
+    On exit the feed stops taking updates, the handlers get a few seconds, and what they did not
+    finish stays pending in the inbox for the next start.
+    """
+    bot = application.bot
+    assert isinstance(bot, ReplyBot)
+    feed = Feed(application, bot.inbox, settings.inbox_keep_hours * 3600, ALLOWED_UPDATES)
+    await _introduce(application)
+    try:
+        await _announce(application)
+        await application.start()
+        try:
+            if settings.webhook_url:
+                await feed.start_webhook(**webhook_options(settings))
+            else:
+                feed.start_polling()
+            try:
+                yield feed
+            finally:
+                await feed.stop()
+        finally:
+            await application.stop()
+    finally:
+        await application.shutdown()
+        await application.bot_data.core.batcher.close()
+
+
+async def _serve_until_signalled(settings: Settings, application: BotApplication) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop_now() -> None:
+        """A stop signal: end a running rebuild at once (the old index stays), then stop serving."""
+        application.bot_data.core.service.stop_builds()
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop_now)
+    async with serving(settings, application) as feed:
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopped, *feed.background()], return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stopped}:
+            task.result()  # a fatal polling error (e.g. the token was revoked) ends the bot
+        log.info("stopping: %d questions dropped by rate limits this run", application.bot_data.core.limits.dropped)
 
 
 def run_bot(settings: Settings, service: QAService) -> None:
     """Serve until SIGINT/SIGTERM: long polling, or a webhook when WEBHOOK_URL is set."""
     application = build_application(settings, service)
-    loop = asyncio.new_event_loop()  # the loop run_polling/run_webhook take up, with our stop signals
-    asyncio.set_event_loop(loop)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGABRT):
-        loop.add_signal_handler(sig, _stop, service)
-    if settings.webhook_url:
-        application.run_webhook(**webhook_options(settings), stop_signals=None)
-    else:
-        application.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=None)
+    try:
+        asyncio.run(_serve_until_signalled(settings, application))
+    finally:
+        bot = application.bot
+        if isinstance(bot, ReplyBot):
+            bot.inbox.close()

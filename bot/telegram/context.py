@@ -26,7 +26,6 @@ class Core:
     batcher: MicroBatcher
     limits: QuestionLimits
     reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last_update_id: int | None = None  # the newest update handled, confirmed to Telegram at shutdown
     news: News | None = None  # links and feeds (bot.ingest), attached by build_application
 
 

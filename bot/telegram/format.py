@@ -20,7 +20,7 @@ from telegram.constants import ParseMode
 from ..answer import Answer
 from ..corpus import Article
 from ..index import BuildReport
-from ..render import split_message, to_telegram_html
+from ..render import to_telegram_html
 from ..service import QAService
 
 SOURCE_PREFIX = "src"
@@ -190,6 +190,62 @@ def html_to_plain(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
-def pieces(text: str) -> list[str]:
-    """Text cut into messages of at most 4,096 characters."""
-    return split_message(text) or [""]
+_HTML_TOKEN = re.compile(r"<[^>]*>|&#?\w+;|[^<&]", re.DOTALL)
+_TAG_NAME = re.compile(r"</?\s*([a-zA-Z][\w-]*)")
+MESSAGE_LIMIT = 4096
+
+
+def pieces(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Telegram HTML cut into messages of at most `limit` characters, each valid on its own.
+
+    Cuts at a line break where there is one (else at a space), never inside a tag or an
+    entity; a tag open at a cut (a <blockquote> around a long sentence) is closed at the end of
+    one piece and opened again at the start of the next.
+    """
+    if len(text) <= limit:
+        return [text] if text else [""]
+    out: list[str] = []
+    tokens: list[str] = []  # the current piece
+    stacks: list[tuple[str, ...]] = []  # the open tags after each token
+    opened: tuple[str, ...] = ()  # open tags at the start of the current piece
+    size = 0
+
+    def closers(stack: tuple[str, ...]) -> str:
+        return "".join(f"</{_TAG_NAME.match(tag).group(1)}>" for tag in reversed(stack))  # type: ignore[union-attr]
+
+    for token in _HTML_TOKEN.findall(text):
+        stack = stacks[-1] if stacks else opened
+        if token.startswith("</"):
+            after = stack[:-1]
+        elif token.startswith("<") and not token.endswith("/>"):
+            after = stack + (token,)
+        else:
+            after = stack
+        if size + len(token) + len(closers(after)) > limit and tokens:
+            cut = _cut_at(tokens)
+            head, tail = tokens[:cut], tokens[cut:]
+            at = stacks[cut - 1]
+            out.append("".join(head) + closers(at))
+            while tail and tail[0] in (" ", "\n"):
+                tail.pop(0)
+                stacks.pop(cut)
+            opened = at
+            tokens = list(at) + tail
+            stacks = [at[: n + 1] for n in range(len(at))] + stacks[cut:]
+            size = sum(map(len, tokens))
+            stack = stacks[-1] if stacks else opened
+        tokens.append(token)
+        stacks.append(after)
+        size += len(token)
+    if any(t.strip() for t in tokens if not t.startswith("<")):
+        out.append("".join(tokens) + closers(stacks[-1] if stacks else opened))
+    return out
+
+
+def _cut_at(tokens: list[str]) -> int:
+    """Where to end a full piece: after its last line break, else its last space, else at its end."""
+    for sep in ("\n", " "):
+        for n in range(len(tokens) - 1, len(tokens) // 2, -1):
+            if tokens[n] == sep:
+                return n
+    return len(tokens)

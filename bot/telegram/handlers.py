@@ -21,7 +21,8 @@ from .format import (
 )
 from .sending import reply_html, reply_plain, send_html, typing
 from .sources import source_passage
-from .uploads import UploadError, Saved, check_upload, decode_article, safe_name, save_article
+from .limits import Verdict
+from .uploads import UploadError, Saved, check_upload, decode_article, download, safe_name, save_article
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,17 @@ def is_admin(update: Update, admin_ids: frozenset[int]) -> bool:
     if message is not None and message.sender_chat is not None:
         ids.add(message.sender_chat.id)
     return bool(ids & admin_ids)
+
+
+def asker_of(update: Update) -> int | None:
+    """Whom a question counts against: the user, or the chat an anonymous admin or channel posts as.
+
+    Anonymous admins of every group share one user (GroupAnonymousBot); each group's own is its chat.
+    """
+    message = update.effective_message
+    if message is not None and message.sender_chat is not None:
+        return message.sender_chat.id
+    return update.effective_user.id if update.effective_user else None
 
 
 def message_of(update: Update) -> Message:
@@ -75,9 +87,10 @@ async def answer_question(update: Update, context: BotContext, question: str) ->
     except QuestionError as exc:
         await reply_plain(message, str(exc))
         return
-    user_id = update.effective_user.id if update.effective_user else None
-    if not await context.limits.allow(user_id, message.chat_id):
-        await reply_plain(message, RATE_LIMITED)
+    verdict = await context.limits.verdict(asker_of(update), message.chat_id)
+    if verdict is not Verdict.ANSWER:
+        if verdict is Verdict.NOTICE:
+            await reply_plain(message, RATE_LIMITED)
         return
     started = time.perf_counter()
     async with typing(message):
@@ -102,24 +115,18 @@ async def rebuild(context: BotContext, saved: Saved | None = None) -> str:
 
 
 async def receive_article(message: Message, context: BotContext) -> Saved:
-    """Download an /add document, check it and write it into the corpus folder."""
+    """Download an /add document over HTTP, check it and write it into the corpus folder."""
     document = message.document
     assert document is not None
     limit = context.settings.max_upload_bytes
     check_upload(document.file_name, document.file_size, limit)
-    content = bytes(await (await document.get_file()).download_as_bytearray())
+    content = await download(context.bot, document.file_id, limit)
     name = safe_name(document.file_name, content)
     text = decode_article(name, content, limit)
     return await asyncio.to_thread(save_article, context.settings.corpus_dir, name, text)
 
 
 # --- callbacks ---------------------------------------------------------------------------------
-
-
-async def note_update(update: Update, context: BotContext) -> None:
-    """Remember the newest update handled, so that shutdown can confirm it to Telegram."""
-    core = context.core
-    core.last_update_id = max(update.update_id, core.last_update_id or 0)
 
 
 async def ignore(update: Update, context: BotContext) -> None:
@@ -195,13 +202,19 @@ async def show_source(update: Update, context: BotContext) -> None:
     if wanted is None:
         await query.answer()
         return
-    if not await context.limits.allow(query.from_user.id, None):
+    if await context.limits.verdict(query.from_user.id, None) is not Verdict.ANSWER:
         await query.answer(RATE_LIMITED, show_alert=True)
         return
     passage = await asyncio.to_thread(source_passage, context.service.answerer, *wanted)
     await query.answer(SOURCE_GONE if passage is None else None, show_alert=passage is None)
     if passage is not None and query.message is not None:
         await send_html(context.bot, query.message.chat.id, passage, reply_to=query.message.message_id)
+
+
+async def other_button(update: Update, context: BotContext) -> None:
+    """Answer a button press that is not a Sources button, so that it stops spinning."""
+    assert update.callback_query is not None  # CallbackQueryHandler routes only callback queries
+    await update.callback_query.answer()
 
 
 async def refused(update: Update, context: BotContext) -> bool:

@@ -1,8 +1,25 @@
-"""Per-user and per-chat question rate limits (leaky buckets from aiolimiter)."""
+"""Per-user and per-chat question rate limits (leaky buckets from aiolimiter).
+
+A user over the limit is told once per window ("slow down"); the questions after that notice
+are dropped quietly and counted, so a flood never turns into a flood of notices.
+"""
 
 from __future__ import annotations
 
+import time
+from enum import Enum
+
 from aiolimiter import AsyncLimiter
+
+NOTICE_WINDOW = 60.0  # seconds: at most one "slow down" notice per user (or chat) in this time
+
+
+class Verdict(Enum):
+    """What to do with a question: answer it, say "slow down" (once a window), or drop it quietly."""
+
+    ANSWER = "answer"
+    NOTICE = "notice"
+    DROP = "drop"
 
 MAX_TRACKED = 10_000  # idle buckets beyond this many are forgotten
 
@@ -33,6 +50,23 @@ class QuestionLimits:
     def __init__(self, user_per_minute: int, chat_per_minute: int) -> None:
         self._users = _Buckets(user_per_minute)
         self._chats = _Buckets(chat_per_minute)
+        self._noticed: dict[int, float] = {}  # who was told to slow down, when (monotonic)
+        self.dropped = 0  # questions dropped quietly after a notice
+
+    async def verdict(self, user_id: int | None, chat_id: int | None) -> Verdict:
+        """ANSWER (counted) within the limits; over them NOTICE once per window for the asker, else DROP."""
+        if await self.allow(user_id, chat_id):
+            return Verdict.ANSWER
+        who = user_id if user_id is not None else chat_id
+        now = time.monotonic()
+        if who is not None and now - self._noticed.get(who, -NOTICE_WINDOW) < NOTICE_WINDOW:
+            self.dropped += 1
+            return Verdict.DROP
+        if who is not None:
+            if len(self._noticed) >= MAX_TRACKED:
+                self._noticed = {k: t for k, t in self._noticed.items() if now - t < NOTICE_WINDOW}
+            self._noticed[who] = now
+        return Verdict.NOTICE
 
     async def allow(self, user_id: int | None, chat_id: int | None) -> bool:
         """True (and counted) when both the user and the chat may ask another question now."""

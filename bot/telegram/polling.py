@@ -1,46 +1,271 @@
-"""The bot's Bot API client: an ExtBot that skips updates it cannot read instead of stalling.
+"""Updates in: fetched (long polling) or posted (webhook), stored in the inbox, then handled.
 
-python-telegram-bot parses a getUpdates answer as a whole. One update it cannot read (a field
-missing, or a Bot API newer than the library expects) fails the batch; the Updater then never
-confirms it and fetches the same batch again and again: the bot stops answering everyone.
-`TolerantBot` puts an empty `Update(update_id)` in the place of such an update, so the batch
-parses, the offset moves past it, and the handlers see an update with nothing to answer.
-A message without its chat counts as unreadable too: the library accepts it, its filters do not.
+`Feed` replaces python-telegram-bot's Updater, which confirms a getUpdates batch as soon as it is
+fetched and whose webhook server answers 200 before any handler ran. Here an update is
+confirmed to Telegram only once the inbox holds it (see `inbox.py`), and it is handed to
+`Application.process_update` (the library's public entry point) from the inbox; when the
+handlers are through, the inbox marks it done.
+
+getUpdates is called through `Bot.do_api_request` without a return type, so the answer stays
+raw JSON: an update the library cannot read (a field missing, a newer Bot API) is stored,
+skipped with a warning and confirmed like any other, and never fails or stalls the batch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import json
 import logging
-from typing import Any
+import warnings
+from typing import Any, Sequence
 
-from telegram import Update
-from telegram.ext import ExtBot
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from telegram import Bot, Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application
+from telegram.warnings import PTBUserWarning
+
+from .inbox import MAX_ATTEMPTS, Entry, Inbox, InboxError
 
 log = logging.getLogger(__name__)
 
 UNREADABLE = (KeyError, TypeError, ValueError, AttributeError)  # what a failed de_json raises
+POLL_SECONDS = 10  # long-poll timeout of getUpdates (as run_polling had it)
+MAX_IN_FLIGHT = 256  # updates handled at once
+PRUNE_EVERY = 600.0  # seconds between prunes of the inbox
+STORE_RETRY = 5.0  # seconds before fetching again the updates the inbox could not store
+STOP_GRACE = 5.0  # seconds the handlers get to finish at stop; the rest stays pending in the inbox
 
 
-class TolerantBot(ExtBot[int]):
-    """ExtBot whose getUpdates answers never hold an update it cannot parse."""
+async def raw_call(bot: Bot, endpoint: str, api_kwargs: dict[str, Any], **timeouts: Any) -> Any:
+    """A Bot API call whose result stays JSON (the library's own method would parse it).
 
-    async def _post(self, endpoint: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        result = await super()._post(endpoint, data, **kwargs)
-        if endpoint == "getUpdates" and isinstance(result, list):
-            return [self._readable(raw) for raw in result]
-        return result
+    do_api_request warns when a method of that name exists; here the raw answer is the point.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBUserWarning)
+        return await bot.do_api_request(endpoint, api_kwargs=api_kwargs, **timeouts)
 
-    def _readable(self, raw: Any) -> Any:
-        try:
-            update = Update.de_json(dict(raw), self)
-            message = update.effective_message if update is not None else None
-            if message is not None and message.chat is None:  # the library does not insist on it; filters do
-                raise KeyError("chat")
-        except UNREADABLE as exc:
-            update_id = raw.get("update_id") if isinstance(raw, dict) else None
-            if not isinstance(update_id, int):
+
+def readable(raw: dict[str, Any], bot: Bot) -> Update | None:
+    """The update, or None (logged) when the library cannot read it or it has no chat where it needs one."""
+    try:
+        update = Update.de_json(raw, bot)
+        message = update.effective_message if update is not None else None
+        if message is not None and message.chat is None:  # the library does not insist on it; filters do
+            raise KeyError("chat")
+    except UNREADABLE as exc:
+        kinds = sorted(k for k in raw if k != "update_id")
+        log.warning("skipped update %s (%s) that cannot be read: %s", raw.get("update_id"), ", ".join(kinds), exc)
+        return None
+    return update
+
+
+def well_formed(raw: Any) -> bool:
+    """An update object with an integer update_id (anything else cannot even be confirmed)."""
+    return isinstance(raw, dict) and type(raw.get("update_id")) is int
+
+
+class Feed:
+    """Stores incoming updates in the inbox and hands them to the application's handlers."""
+
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any], inbox: Inbox,
+                 keep_seconds: float, allowed_updates: Sequence[str]) -> None:
+        self.application = application
+        self.inbox = inbox
+        self.keep_seconds = keep_seconds
+        self.allowed_updates = list(allowed_updates)
+        self.dropped = 0  # items of a getUpdates answer or webhook posts that were not updates
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_prune = 0.0
+        self._server: tornado.httpserver.HTTPServer | None = None
+        self.port: int | None = None  # the webhook's port once listening
+
+    # --- in: store, then confirm -----------------------------------------------------------------
+
+    def accept(self, raws: Sequence[Any]) -> None:
+        """Store the well-formed updates (the caller confirms them to Telegram after this) and handle them."""
+        good = [raw for raw in raws if well_formed(raw)]
+        if len(good) < len(raws):
+            self.dropped += len(raws) - len(good)
+            log.warning("ignored %d items that are not updates", len(raws) - len(good))
+        self.inbox.store(good)
+        for raw in good:
+            self._schedule(raw["update_id"])
+
+    async def poll(self) -> None:
+        """Long polling: fetch, store, and confirm with the next offset, until cancelled."""
+        bot = self.application.bot
+        await bot.delete_webhook()
+        pause = 0.0
+        while True:
+            offset = self.inbox.next_offset()
+            try:
+                raws = await raw_call(
+                    bot, "getUpdates",
+                    {"offset": offset, "timeout": POLL_SECONDS, "allowed_updates": self.allowed_updates},
+                    read_timeout=POLL_SECONDS + 10,
+                )
+            except RetryAfter as exc:
+                pause = float(exc.retry_after if isinstance(exc.retry_after, (int, float)) else 5)
+            except (InvalidToken, Conflict):
                 raise
-            kinds = sorted(k for k in raw if k != "update_id")
-            log.warning("skipped update %d (%s) that cannot be read: %s", update_id, ", ".join(kinds), exc)
-            return {"update_id": update_id}
-        return raw
+            except TelegramError as exc:  # network trouble, a 5xx, an unreadable answer: try again later
+                pause = min(max(pause * 2, 0.5), 30.0)
+                log.warning("getUpdates failed (%s); again in %.1f s", exc, pause)
+            else:
+                pause = 0.0
+                if not isinstance(raws, list):
+                    log.warning("getUpdates answered with %s, not a list; ignored", type(raws).__name__)
+                    raws = []
+                try:
+                    self.accept(raws)
+                except InboxError as exc:  # not stored: not confirmed either; fetched again next time
+                    pause = STORE_RETRY
+                    log.error("%s; fetching the same updates again in %.0f s", exc, pause)
+            self.prune_now_and_then()
+            if pause:
+                await asyncio.sleep(pause)
+
+    def resume(self) -> None:
+        """Hand out again what a previous run stored and did not finish."""
+        left = self.inbox.pending(limit=1_000_000)
+        if left:
+            log.info("answering %d updates left pending by the previous run", len(left))
+        for entry in left:
+            self._schedule(entry.update_id)
+
+    # --- out: handle from the store, mark done -----------------------------------------------------
+
+    def _schedule(self, update_id: int) -> None:
+        if update_id not in self._in_flight:
+            self._in_flight[update_id] = asyncio.create_task(self._handle(update_id), name=f"update-{update_id}")
+
+    async def _handle(self, update_id: int) -> None:
+        try:
+            async with self._slots:
+                entry = self.inbox.start(update_id)
+                if entry is not None:
+                    await self._process(entry)
+        except InboxError as exc:  # the update stays pending: answered (again) at the next start
+            log.error("%s", exc)
+        finally:
+            self._in_flight.pop(update_id, None)
+
+    async def _process(self, entry: Entry) -> None:
+        if entry.attempts > MAX_ATTEMPTS:
+            log.error("gave up update %d: its handling was cut short %d times", entry.update_id, entry.attempts - 1)
+            self.inbox.mark_done(entry.update_id, "skipped")
+            return
+        update = readable(entry.payload, self.application.bot)
+        if update is None:
+            self.inbox.mark_done(entry.update_id, "skipped")
+            return
+        await self.application.process_update(update)  # handler errors go to the error handler
+        self.inbox.mark_done(entry.update_id)
+
+    def prune_now_and_then(self) -> None:
+        """Forget entries done more than INBOX_KEEP_HOURS ago, at most every PRUNE_EVERY seconds."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = now
+            try:
+                pruned = self.inbox.prune(self.keep_seconds)
+            except InboxError as exc:
+                log.warning("%s", exc)
+                return
+            if pruned:
+                log.info("pruned %d old entries from the inbox", pruned)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start_polling(self) -> None:
+        """Answer what is pending, then poll in the background."""
+        self.resume()
+        self._tasks.append(asyncio.create_task(self.poll(), name="getUpdates"))
+
+    async def start_webhook(self, listen: str, port: int, url_path: str, webhook_url: str, secret: str | None) -> int:
+        """Answer what is pending, serve POSTs on listen:port/url_path, tell Telegram; returns the port."""
+        self.resume()
+        self.prune_now_and_then()
+        app = tornado.web.Application([(rf"/{url_path}", WebhookHandler, {"feed": self, "secret": secret})])
+        sockets = tornado.netutil.bind_sockets(port, listen)
+        self._server = tornado.httpserver.HTTPServer(app)
+        self._server.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        log.info("webhook listening on %s:%d/%s", listen, self.port, url_path)
+        await self.application.bot.set_webhook(
+            webhook_url, secret_token=secret, allowed_updates=self.allowed_updates,
+        )
+        return self.port
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop taking updates; give the handlers `grace` seconds; what is unfinished stays pending."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None
+        running = list(self._in_flight.values())
+        if running:
+            done, left = await asyncio.wait(running, timeout=grace)
+            for task in left:
+                task.cancel()
+            if left:
+                log.info("%d updates stay pending in the inbox for the next start", len(left))
+                await asyncio.gather(*left, return_exceptions=True)
+
+    @property
+    def in_flight(self) -> int:
+        """How many updates are being handled now."""
+        return len(self._in_flight)
+
+    def background(self) -> list[asyncio.Task[None]]:
+        """The long-polling task (none in webhook mode): it ends only on a fatal error."""
+        return list(self._tasks)
+
+    async def drained(self) -> None:
+        """Wait until nothing is being handled (for tests and benchmarks)."""
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+
+
+class WebhookHandler(tornado.web.RequestHandler):
+    """POSTed updates: 200 only once the update is stored; a wrong secret gets 403."""
+
+    def initialize(self, feed: Feed, secret: str | None) -> None:
+        self.feed = feed
+        self.secret = secret
+
+    async def post(self) -> None:
+        if self.secret is not None:
+            given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(given.encode(), self.secret.encode()):
+                raise tornado.web.HTTPError(403)
+        try:
+            raw = json.loads(self.request.body)
+        except ValueError:
+            raise tornado.web.HTTPError(400) from None
+        if not well_formed(raw):
+            raise tornado.web.HTTPError(400)
+        try:
+            self.feed.accept([raw])  # stored (committed) before the 200 goes out
+        except InboxError as exc:
+            log.error("%s; Telegram will post the update again", exc)
+            raise tornado.web.HTTPError(503) from None
+        self.set_status(200)
+        self.feed.prune_now_and_then()
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            log.warning("webhook request refused: HTTP %d", value.status_code)
+        else:
+            super().log_exception(typ, value, tb)

@@ -1,23 +1,90 @@
-"""Sending replies: split at 4,096 characters, threaded, plain-text fallback, typing indicator."""
+"""Sending replies: split at 4,096 characters, threaded, plain-text fallback, typing indicator.
+
+`ReplyBot.send_message` also follows Telegram's documented answers: a group upgraded to a
+supergroup (400 with migrate_to_chat_id) gets the message in its new chat, remembered in the
+inbox for later replies; a deleted forum topic ("message thread not found") gets it without
+the thread. Every text sent has the bot's secrets taken out, whatever produced it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from collections import Counter
+from contextlib import asynccontextmanager, contextmanager, nullcontext
+from typing import Any, AsyncIterator, ContextManager, Iterable, Iterator
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, ChatMigrated, TelegramError
+from telegram.ext import ExtBot
 
 from ..render import split_message
 from .format import html_to_plain, pieces
+from .inbox import Inbox
 
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.5  # Telegram shows a chat action for about five seconds
-FIRST_ACTION_WAIT = 1.0
+TYPING_AFTER = 0.5  # "typing…" only for an answer not ready within this many seconds
+THREAD_GONE = "message thread not found"
+
+
+class ReplyBot(ExtBot[int]):
+    """The Bot API client: sends follow chat migrations and vanished topics, and never carry a secret."""
+
+    def __init__(self, *args: Any, inbox: Inbox, secrets: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inbox = inbox
+        self._answers_due: Counter[int] = Counter()  # per chat: questions being answered right now
+        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    @property
+    def inbox(self) -> Inbox:
+        """The durable inbox: where updates wait, and which chats moved."""
+        return self._inbox
+
+    def _clean(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def _target(self, chat_id: Any) -> Any:
+        return self.inbox.moved_to(chat_id) or chat_id if isinstance(chat_id, int) else chat_id
+
+    async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Message:  # type: ignore[override]
+        """sendMessage to the chat (or where it moved), without the thread when the topic is gone."""
+        text, target = self._clean(text), self._target(chat_id)
+        try:
+            return await super().send_message(target, text, *args, **kwargs)
+        except ChatMigrated as exc:
+            new_id = int(exc.new_chat_id)
+            log.info("chat %s became supergroup %s; replying there from now on", target, new_id)
+            self.inbox.remember_move(int(target), new_id)
+            kwargs.pop("message_thread_id", None)
+            return await super().send_message(new_id, text, *args, **kwargs)
+        except BadRequest as exc:
+            if THREAD_GONE not in exc.message.lower() or kwargs.get("message_thread_id") is None:
+                raise
+            log.info("the topic of a reply in chat %s is gone; sending it to the chat itself", target)
+            kwargs["message_thread_id"] = None
+            return await super().send_message(target, text, *args, **kwargs)
+
+    async def send_chat_action(self, chat_id: Any, action: str, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+        """A chat action where the chat is now; the rate limiter learns how many answers it must leave room for."""
+        kwargs.setdefault("rate_limit_args", self._answers_due[chat_id] if isinstance(chat_id, int) else 0)
+        return await super().send_chat_action(self._target(chat_id), action, *args, **kwargs)
+
+    @contextmanager
+    def answer_due(self, chat_id: int) -> Iterator[None]:
+        """Count an answer on its way to the chat (a chat action must never take its place)."""
+        self._answers_due[chat_id] += 1
+        try:
+            yield
+        finally:
+            self._answers_due[chat_id] -= 1
+            if not self._answers_due[chat_id]:
+                del self._answers_due[chat_id]
 
 
 def _thread_id(message: Message) -> int | None:
@@ -92,33 +159,27 @@ async def reply_plain(message: Message, text: str) -> Message:
     )
 
 
-async def _keep_typing(bot: Bot, chat_id: int, thread_id: int | None, first_done: asyncio.Event) -> None:
-    try:
-        while True:
-            try:
-                await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
-            except TelegramError as exc:  # a chat action is cosmetic: never fail an answer for it
-                log.debug("could not show typing in chat %s: %s", chat_id, exc)
-                return
-            finally:
-                first_done.set()
-            await asyncio.sleep(TYPING_EVERY)
-    finally:
-        first_done.set()
+async def _keep_typing(bot: Bot, chat_id: int, thread_id: int | None) -> None:
+    await asyncio.sleep(TYPING_AFTER)
+    while True:
+        try:
+            await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
+        except TelegramError as exc:  # a chat action is cosmetic: never fail an answer for it
+            log.debug("could not show typing in chat %s: %s", chat_id, exc)
+            return
+        await asyncio.sleep(TYPING_EVERY)
 
 
 @asynccontextmanager
 async def typing(message: Message) -> AsyncIterator[None]:
-    """Show "typing…" in the message's chat while the body runs (the reply comes after it)."""
-    first_done = asyncio.Event()
-    task = asyncio.create_task(_keep_typing(message.get_bot(), message.chat_id, _thread_id(message), first_done))
+    """Show "typing…" in the message's chat while the body runs, when it takes over TYPING_AFTER."""
+    bot = message.get_bot()
+    due: ContextManager[None] = bot.answer_due(message.chat_id) if isinstance(bot, ReplyBot) else nullcontext()
+    task = asyncio.create_task(_keep_typing(bot, message.chat_id, _thread_id(message)))
     try:
-        yield
+        with due:
+            yield
     finally:
-        try:  # the reply should follow the chat action, but never wait long for it
-            await asyncio.wait_for(first_done.wait(), timeout=FIRST_ACTION_WAIT)
-        except TimeoutError:
-            pass
         task.cancel()
         try:
             await task

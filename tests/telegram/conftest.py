@@ -14,7 +14,8 @@ from pydantic import SecretStr
 
 from bot.service import QAService
 from bot.settings import Settings
-from bot.telegram.app import build_application
+from bot.telegram.app import build_application, serving
+from bot.telegram.polling import Feed
 from bot.telegram.context import BotApplication
 from tests.fakes import FakeEncoder
 
@@ -67,6 +68,7 @@ class Running:
     send: Sender
     settings: Settings
     service: QAService
+    feed: Feed
 
     async def reply(self, method: str = "sendMessage", **where: object) -> dict:
         """The params of the first successful call of `method` whose params contain `where` (waits)."""
@@ -93,23 +95,14 @@ class Running:
 
 @asynccontextmanager
 async def start_running(settings: Settings, service: QAService, api: FakeBotApi) -> AsyncIterator[Running]:
-    """Start the application as run_polling does (initialize, post_init, poll, start) and stop it
-    the same way (updater, application, post_stop, post_shutdown)."""
+    """Start the application as `run_bot` does (initialize, start, feed from the inbox) and stop it
+    the same way (feed, application, shutdown)."""
     app = build_application(settings, service)
-    async with app:
-        if app.post_init:
-            await app.post_init(app)
-        await app.updater.start_polling(poll_interval=0, timeout=2)
-        await app.start()
-        try:
-            yield Running(app, api, Sender(api), settings, service)
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            if app.post_stop:
-                await app.post_stop(app)
-            if app.post_shutdown:
-                await app.post_shutdown(app)
+    try:
+        async with serving(settings, app) as feed:
+            yield Running(app, api, Sender(api), settings, service, feed)
+    finally:
+        app.bot.inbox.close()
 
 
 @pytest.fixture

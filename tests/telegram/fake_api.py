@@ -76,6 +76,16 @@ class Fault:
 DROP = Fault(0, "connection dropped", hang_up=True)  # the connection is closed without an answer
 
 
+@dataclass(frozen=True)
+class ChatLimit:
+    """Telegram-like flood control per chat: a burst, then `per_second`; beyond it 429 retry_after."""
+
+    burst: int = 3
+    per_second: float = 1.0
+    retry_after: int = 5
+    methods: frozenset[str] = frozenset({"sendMessage", "sendChatAction"})
+
+
 class HungUp(Exception):
     """Raised by `FakeBotApi.handle` when a fault closes the connection without an answer."""
 
@@ -89,6 +99,7 @@ class Call:
     at: float = field(default_factory=time.monotonic)
     result: Any = None
     error: ApiError | None = None
+    done_at: float | None = None  # when the answer (or error) was ready
 
 
 class _EntityChecker(HTMLParser):
@@ -159,6 +170,8 @@ class FakeBotApi:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.chat_members: dict[tuple[int, int], str] = {}  # (chat_id, user_id) -> status
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self.chat_limit: ChatLimit | None = None  # set to make the server enforce per-chat flood limits
+        self._chat_tokens: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
         self.handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "getMe": lambda p: self.bot_user,
             "getUpdates": self._get_updates,
@@ -286,6 +299,7 @@ class FakeBotApi:
             self.calls.append(call)
             fault = self.faults[method].popleft() if self.faults.get(method) else None
         try:
+            self._flood_check(method, params)
             if fault is not None:
                 if fault.delay:
                     time.sleep(fault.delay)
@@ -299,12 +313,27 @@ class FakeBotApi:
         except (ApiError, HungUp) as exc:
             with self._cond:
                 call.error = exc if isinstance(exc, ApiError) else ApiError(0, str(exc))
+                call.done_at = time.monotonic()
                 self._cond.notify_all()
             raise
         with self._cond:
-            call.result = result
+            call.result, call.done_at = result, time.monotonic()
             self._cond.notify_all()
         return result
+
+    def _flood_check(self, method: str, params: dict[str, Any]) -> None:
+        limit = self.chat_limit
+        if limit is None or method not in limit.methods or "chat_id" not in params:
+            return
+        chat_id, now = int(params["chat_id"]), time.monotonic()
+        with self._cond:
+            tokens, at = self._chat_tokens.get(chat_id, (float(limit.burst), now))
+            tokens = min(float(limit.burst), tokens + (now - at) * limit.per_second)
+            if tokens < 1.0:
+                self._chat_tokens[chat_id] = (tokens, now)
+                raise ApiError(429, f"Too Many Requests: retry after {limit.retry_after}",
+                               {"retry_after": limit.retry_after})
+            self._chat_tokens[chat_id] = (tokens - 1.0, now)
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -417,6 +446,7 @@ class _Server(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     fake: FakeBotApi
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart (Nagle + delayed ACK)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence the access log
         pass

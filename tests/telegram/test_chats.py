@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import socket
 import urllib.error
 import urllib.request
 
@@ -13,7 +12,7 @@ from pydantic import SecretStr
 
 from bot.service import QAService
 from bot.settings import Settings
-from bot.telegram.app import build_application, webhook_options
+
 from bot.telegram.format import USAGE_ASK
 
 from tests.fakes import FakeEncoder
@@ -150,20 +149,16 @@ async def test_stale_sources_button_is_answered_with_an_alert(running: Running) 
 
 
 async def test_webhook_mode_answers_posted_updates(tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi) -> None:
-    """WEBHOOK_URL mode: setWebhook with the secret; posted updates are answered, a wrong secret is refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    """WEBHOOK_URL mode: setWebhook with the secret; posted updates are stored, then 200, then answered."""
     settings = tg_settings.model_copy(update={
-        "webhook_url": f"https://bot.example.com/hook/{port}", "webhook_port": port,
+        "webhook_url": "https://bot.example.com/hook/x1", "webhook_port": 0,  # the server picks a free port
         "webhook_secret": SecretStr("hook-secret-123"),
     })
-    app = build_application(settings, tg_service)
     sender = Sender(fake_api)
 
-    def post(update: dict, secret: str) -> int:
+    def post(port: int, update: object, secret: str) -> int:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/hook/{port}", json.dumps(update).encode(), method="POST",
+            f"http://127.0.0.1:{port}/hook/x1", json.dumps(update).encode(), method="POST",
             headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
         )
         try:
@@ -172,21 +167,21 @@ async def test_webhook_mode_answers_posted_updates(tg_settings: Settings, tg_ser
         except urllib.error.HTTPError as error:
             return error.code
 
-    async with app:
-        await app.updater.start_webhook(**webhook_options(settings))
-        await app.start()
-        try:
-            hook = (await asyncio.to_thread(fake_api.wait_for, "setWebhook"))[0].params
-            assert hook["url"] == settings.webhook_url and hook["secret_token"] == "hook-secret-123"
-            assert "channel_post" in hook["allowed_updates"] and "callback_query" in hook["allowed_updates"]
-            message = sender.message(private_chat(USER_ID), QUESTION, user(USER_ID))
-            assert await asyncio.to_thread(post, {"update_id": 1, "message": message}, "wrong") == 403
-            assert await asyncio.to_thread(post, {"update_id": 2, "message": message}, "hook-secret-123") == 200
-            [reply] = await asyncio.to_thread(fake_api.wait_for, "sendMessage")
-            assert "40,000" in reply.params["text"] and reply.params["chat_id"] == USER_ID
-        finally:
-            await app.updater.stop()
-            await app.stop()
+    async with start_running(settings, tg_service, fake_api) as running:
+        port = running.feed.port
+        hook = (await asyncio.to_thread(fake_api.wait_for, "setWebhook"))[0].params
+        assert hook["url"] == settings.webhook_url and hook["secret_token"] == "hook-secret-123"
+        assert "channel_post" in hook["allowed_updates"] and "callback_query" in hook["allowed_updates"]
+        message = sender.message(private_chat(USER_ID), QUESTION, user(USER_ID))
+        assert await asyncio.to_thread(post, port, {"update_id": 1, "message": message}, "wrong") == 403
+        assert await asyncio.to_thread(post, port, ["not", "an", "update"], "hook-secret-123") == 400
+        assert await asyncio.to_thread(post, port, {"update_id": 2, "message": message}, "hook-secret-123") == 200
+        assert sum(running.app.bot.inbox.counts().values()) == 1  # stored before the 200 came back
+        [reply] = await asyncio.to_thread(fake_api.wait_for, "sendMessage")
+        assert "40,000" in reply.params["text"] and reply.params["chat_id"] == USER_ID
+        await running.feed.drained()
+        assert not running.app.bot.inbox.pending()
+        assert not fake_api.calls_of("getUpdates")
 
 
 async def test_long_help_is_split_into_valid_messages(tg_settings: Settings, fake_api: FakeBotApi) -> None:

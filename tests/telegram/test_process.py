@@ -61,10 +61,9 @@ def test_run_answers_over_http_and_stops_on_sigterm(tmp_path: Path) -> None:
         tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=api.base_url,
         TELEGRAM_BASE_FILE_URL=api.base_file_url, ADMIN_IDS=f"{ADMIN_ID}, 999",
     )
+    Sender(api).private("How many visitors are expected at the festival?", user_id=USER_ID)  # waits for the bot
     process = run_bot(tmp_path, env)
     try:
-        api.wait_for("getUpdates", timeout=120)
-        Sender(api).private("How many visitors are expected at the festival?", user_id=USER_ID)
         [reply] = api.wait_for("sendMessage", timeout=60)
         assert "40,000" in reply.params["text"] and reply.params["chat_id"] == USER_ID
         process.send_signal(signal.SIGTERM)

@@ -1,7 +1,7 @@
 """Restarts: questions in flight when the bot is stopped are answered once, none lost, none twice.
 
-Two application runs against the same fake server, stopped the way `run_polling` stops on
-SIGTERM (updater, then application, then post_stop/post_shutdown).
+Two application runs against the same fake server, stopped the way `run_bot` stops on
+SIGTERM (the feed stops taking updates, then the application stops).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from bot.answer import Answerer
 from bot.index import BuildReport
 from bot.service import QAService
 from bot.settings import Settings
+from bot.telegram.polling import Feed
 
 from tests.fakes import FakeEncoder
 
@@ -68,10 +69,19 @@ async def stop_while_in_flight(settings: Settings, api: FakeBotApi, asked: list[
     service.release.set()
     service.open()
     service.release.clear()
-    async with start_running(settings, service, api):
-        await asyncio.to_thread(api.wait_for, "sendChatAction", lambda c: True, 10.0, len(asked))
+    async with start_running(settings, service, api) as running:
+        await all_in_flight(running.feed, len(asked))
         threading.Timer(0.3, service.release.set).start()  # answers come while the bot is stopping
     assert service.release.is_set()
+
+
+async def all_in_flight(feed: Feed, count: int) -> None:
+    """Wait until `count` questions are fetched and being answered."""
+    for _ in range(200):
+        if feed.in_flight >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"only {feed.in_flight} of {count} questions in flight")
 
 
 def key(message: dict[str, Any]) -> tuple[int, int]:
@@ -117,9 +127,9 @@ async def test_questions_are_not_answered_twice_when_confirming_them_fails_at_fi
     service.open()
     service.release.clear()
     fail_after_fetching(fake_api, times=3)  # the polls after the fetch and the updater's last call on stop
-    async with start_running(tg_settings, service, fake_api):
+    async with start_running(tg_settings, service, fake_api) as running:
         first = ask_in_groups(sender, 6)
-        await asyncio.to_thread(fake_api.wait_for, "sendChatAction", lambda c: True, 10.0, len(first))
+        await all_in_flight(running.feed, len(first))
         service.release.set()
         await asyncio.to_thread(fake_api.wait_for, "sendMessage", lambda c: True, 10.0, len(first))
     later = ask_in_groups(sender, 3, start=6)
