@@ -157,12 +157,12 @@ class GatedEncoder:
         return self.encoder.encode(texts)
 
 
-def test_index_command_during_a_rebuild_waits_and_neither_build_is_lost(bundled_service, real_encoder, tmp_path: Path):
+def test_index_command_during_a_rebuild_waits_and_neither_build_is_lost(news_service, real_encoder, tmp_path: Path):
     """`python -m bot index` while the bot rebuilds: it waits for the bot's build, then refreshes
     from it; the bot keeps answering throughout and picks the newer build up on its next reindex."""
     corpus, index = tmp_path / "corpus", tmp_path / "index"
-    shutil.copytree(bundled_service.settings.corpus_dir, corpus)
-    shutil.copytree(bundled_service.settings.index_dir, index)  # index and ONNX export, as built
+    shutil.copytree(news_service.settings.corpus_dir, corpus)
+    shutil.copytree(news_service.settings.index_dir, index)  # index and ONNX export, as built
     settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=index)
     entered, gate = threading.Event(), threading.Event()
     service = QAService(settings, encoder_factory=lambda: GatedEncoder(real_encoder, entered, gate))

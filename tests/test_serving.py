@@ -27,10 +27,10 @@ def run_without_build_extra(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def test_serving_only_install_answers_and_asks_for_the_build_extra_to_build(bundled_service, tmp_path: Path):
+def test_serving_only_install_answers_and_asks_for_the_build_extra_to_build(news_service, tmp_path: Path):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
-    shutil.copytree(bundled_service.settings.corpus_dir, corpus)
-    shutil.copytree(bundled_service.settings.index_dir, index)  # index and ONNX export, as built
+    shutil.copytree(news_service.settings.corpus_dir, corpus)
+    shutil.copytree(news_service.settings.index_dir, index)  # index and ONNX export, as built
     where = ["--corpus-dir", str(corpus), "--index-dir", str(index)]
 
     done = run_without_build_extra(*where, "ask", "--json", "What is the chemical symbol of oxygen?")

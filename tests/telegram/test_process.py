@@ -93,10 +93,10 @@ def build_processes(pid: int) -> list[int]:
     return found
 
 
-def test_sigterm_during_a_reindex_ends_the_build_at_once_and_keeps_the_old_index(tmp_path: Path, bundled_service) -> None:
+def test_sigterm_during_a_reindex_ends_the_build_at_once_and_keeps_the_old_index(tmp_path: Path, news_service) -> None:
     """The rebuild's child process is killed, the bot exits without waiting for it, the old index stays."""
-    shutil.copytree(bundled_service.settings.corpus_dir, tmp_path / "corpus")
-    shutil.copytree(bundled_service.settings.index_dir, tmp_path / "index")  # index and ONNX export, as built
+    shutil.copytree(news_service.settings.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(news_service.settings.index_dir, tmp_path / "index")  # index and ONNX export, as built
     before = (tmp_path / "index" / "CURRENT").read_text(encoding="utf-8")
     # far more to embed than the time the bot is given before the signal
     sentences = " ".join(f"Report {n} says the zorblax count rose to {n * 7} in district {n % 97}." for n in range(6000))
