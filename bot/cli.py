@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import random
 import sys
+import threading
 from pathlib import Path
+from typing import Iterator, TextIO
 
 import click
 from pydantic import ValidationError
@@ -123,13 +126,70 @@ def index(ctx: click.Context) -> None:
     click.echo(f"Indexed {report.summary()} -> {settings.index_dir}")
 
 
-def _questions(question: tuple[str, ...]):
-    if question:
-        yield " ".join(question)
-        return
-    for line in sys.stdin:
-        if line.strip():
-            yield line.rstrip("\n")
+# Lines of standard input answered together at most: whatever has arrived, up to this many.
+CHUNK = 256
+
+
+class _Lines:
+    """The lines of a stream, read by a thread and handed out in chunks of what has arrived.
+
+    A chunk never waits for more input than its first line, so a person typing (or a slow pipe)
+    gets each answer at once, while a file piped in is answered in big batches.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._queue: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+        threading.Thread(target=self._read, args=(stream,), name="stdin-lines", daemon=True).start()
+
+    def _read(self, stream: TextIO) -> None:
+        try:
+            for line in stream:
+                self._queue.put(line)
+        except (OSError, ValueError) as exc:  # e.g. input that is not text in the locale's encoding
+            self._queue.put(exc)
+        self._queue.put(None)
+
+    def _take(self, wait: bool) -> str | None:
+        item = self._queue.get() if wait else self._queue.get_nowait()
+        if isinstance(item, BaseException):
+            raise Failure(f"cannot read standard input ({item}): send UTF-8 text, one question per line")
+        return item
+
+    def chunks(self, size: int) -> Iterator[list[str]]:
+        """Lists of up to `size` non-blank lines (newline removed), waiting only for the first."""
+        ended = False
+        while not ended:
+            chunk: list[str] = []
+            line = self._take(wait=True)
+            while line is not None:
+                if line.strip():
+                    chunk.append(line.rstrip("\r\n"))
+                if len(chunk) >= size:
+                    break
+                try:
+                    line = self._take(wait=False)
+                except queue.Empty:
+                    break
+            ended = line is None
+            if chunk:
+                yield chunk
+
+
+def _answers(answerer, texts: list[str]):
+    """(text, Answer or QuestionError) for each text, in order, answered in batches (the batched path)."""
+    from .answer import QuestionError, clean_question
+
+    problems: list[QuestionError | None] = []
+    usable: list[str] = []
+    for text in texts:
+        try:
+            usable.append(clean_question(text))
+            problems.append(None)
+        except QuestionError as exc:
+            problems.append(exc)
+    answers = (answer for batch in answerer.answer_batches(usable) for answer in batch)
+    for text, problem in zip(texts, problems):
+        yield text, problem if problem is not None else next(answers)
 
 
 @cli.command()
@@ -141,21 +201,25 @@ def ask(ctx: click.Context, question: tuple[str, ...], as_json: bool) -> None:
     from .answer import QuestionError
     from .render import to_json, to_terminal
 
+    lines = None if question else _Lines(sys.stdin)  # reads while the index loads
     service = _open(ctx)
+    chunks = lines.chunks(CHUNK) if lines is not None else iter([[" ".join(question)]])
+    out = sys.stdout
     failed = False
-    for text in _questions(question):
-        try:
-            answer = service.answerer.answer(text)
-        except QuestionError as exc:
-            failed = True
-            if as_json:
-                click.echo(json.dumps({"question": text, "answered": False, "answer": str(exc), "citations": [], "error": str(exc)}, ensure_ascii=False))
-            else:
-                click.echo(f"error: {exc}", err=True)
-            continue
-        click.echo(to_json(answer) if as_json else to_terminal(answer))
-        if not as_json and not question:
-            click.echo()
+    for chunk in chunks:
+        for text, result in _answers(service.answerer, chunk):
+            if isinstance(result, QuestionError):
+                failed = True
+                if as_json:
+                    click.echo(json.dumps({"question": text, "answered": False, "answer": str(result), "citations": [], "error": str(result)}, ensure_ascii=False))
+                else:
+                    click.echo(f"Error: {result}", err=True)
+                continue
+            click.echo(to_json(result) if as_json else to_terminal(result))
+            if not as_json and not question:
+                click.echo()
+            out.flush()  # each answer leaves as soon as it is made (a batch at a time)
+        out.flush()
     if failed and question:
         ctx.exit(1)
 
@@ -170,12 +234,19 @@ def chat(ctx: click.Context) -> None:
     service = _open(ctx)
     titles = ", ".join(a.title for a in service.answerer.index.articles.values())
     click.echo(f"Ask about: {titles}\nType a question (or 'quit').")
+    stdin = sys.stdin
+    interactive = stdin.isatty()  # piped questions get answers without prompts in between
     while True:
-        try:
-            text = click.prompt("?", prompt_suffix=" ", default="", show_default=False)
-        except (EOFError, click.Abort):
-            click.echo()
-            return
+        if interactive:
+            try:
+                text = click.prompt("?", prompt_suffix=" ", default="", show_default=False)
+            except (EOFError, click.Abort):
+                click.echo()
+                return
+        else:
+            text = stdin.readline()
+            if not text:
+                return
         if text.strip().lower() in ("quit", "exit", "q"):
             return
         if not text.strip():

@@ -125,12 +125,11 @@ def evaluate(answerer: Answerer, items: Iterable[Item], depth: int = 10, batch: 
     """Ask every question; P@1 needs an answer, MRR ranks the first `depth` sentences."""
     report = Report()
     items = list(items)
+    # the batched path `ask` answers with: `batch` questions an encode, the next one encoded meanwhile
+    ranked = answerer.rank_many([clean_question(i.question) for i in items], batch)
     for start in range(0, len(items), batch):
         chunk = items[start : start + batch]
-        questions = [clean_question(i.question) for i in chunk]
-        vectors = answerer.encoder.encode(questions)
-        for item, question, vector in zip(chunk, questions, vectors):
-            choice = answerer.rank(question, vector)
+        for item, choice in zip(chunk, next(ranked)):
             texts = [fold(answerer.index.sentences[i].text) for i in choice.ids[:depth]]
             gold = [fold(g) for g in item.gold]
             hits = [any(g in t for g in gold) for t in texts]

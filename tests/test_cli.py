@@ -197,6 +197,36 @@ def test_ask_without_a_question_answers_each_line_of_stdin(indexed):
     assert {r["citations"][0]["doc"] for r in (rows[0], rows[2])} == {"amazon-rainforest.md"}
 
 
+def test_a_slow_pipe_gets_each_answer_before_sending_the_next_question(indexed):
+    """Questions are batched from what has arrived: an answer never waits for the next line."""
+    import selectors
+
+    corpus_dir, index_dir, _ = indexed
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_VARS}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", CORPUS_DIR=str(corpus_dir), INDEX_DIR=str(index_dir))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bot", "ask", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True, cwd=corpus_dir.parent, env=env,
+    )
+    questions = ["What is the atomic number of oxygen?", "???", "Which disease can vampire bats spread?"]
+    try:
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(child.stdout, selectors.EVENT_READ)
+            for question in questions:
+                child.stdin.write(question + "\n")
+                child.stdin.flush()  # the pipe stays open: more questions might come
+                # a guard against a hang, not a timing: the answer must come while stdin is open
+                assert waiting.select(timeout=120), f"no answer to {question!r} before the next line"
+                row = json.loads(child.stdout.readline())
+                assert row["question"] == question
+                assert_contract(row)
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+    assert child.stdout.read() == ""
+
+
 def test_missing_corpus_fails_in_one_line_without_traceback(tmp_path):
     result = run_bot("--corpus-dir", str(tmp_path / "nowhere"), "ask", "Hello there?", cwd=tmp_path)
     assert result.returncode == 1
@@ -268,7 +298,8 @@ def test_ask_rejects_an_unusable_question_with_a_hint(fake_index):
     result = invoke(*fake_index, "ask", "???")
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert_one_line_error(result.stderr, "error:", "in words")
+    assert_one_line_error(result.stderr, "Error: ", "in words")
+    assert "error:" not in result.stderr  # one capitalised "Error:" as every other error line
 
 
 def test_ask_json_reports_an_unusable_question_as_json(fake_index):
