@@ -319,7 +319,10 @@ def run(ctx: click.Context) -> None:
     except InvalidToken:
         raise Failure("Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token with @BotFather") from None
     except NetworkError as exc:
-        raise Failure(redactor.redact(f"Cannot reach the Bot API at TELEGRAM_BASE_URL: {exc}")) from None
+        raise Failure(redactor.redact(
+            f"Cannot reach the Bot API at {settings.telegram_base_url} ({exc}): check the network "
+            f"connection (and TELEGRAM_BASE_URL), then run again"
+        )) from None
 
 
 @cli.command()
