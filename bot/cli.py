@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import random
 import sys
@@ -14,7 +15,7 @@ from typing import Iterator, TextIO
 import click
 from pydantic import ValidationError
 
-from .settings import Settings
+from .settings import Settings, setting_warnings
 
 log = logging.getLogger("bot")
 
@@ -83,6 +84,9 @@ class _ProgressBar:
 def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, model: str | None, verbose: bool) -> None:
     """Answer questions about news articles with cited sentences."""
     overrides = {k: v for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir), ("embedding_model", model)) if v}
+    logging.getLogger("dotenv.main").setLevel(logging.ERROR)  # its "could not parse" line: said below, with the file
+    for warning in setting_warnings(Path(".env"), os.environ):
+        click.echo(f"Warning: {warning}", err=True)
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:

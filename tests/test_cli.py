@@ -227,6 +227,23 @@ def test_a_slow_pipe_gets_each_answer_before_sending_the_next_question(indexed):
     assert child.stdout.read() == ""
 
 
+def test_run_with_the_bot_api_unreachable_is_three_lines_at_most(indexed):
+    """No library chatter, no traceback, one line per problem; the last line says what to do."""
+    corpus_dir, index_dir, _ = indexed
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    result = run_bot("run", cwd=corpus_dir.parent, env={
+        "CORPUS_DIR": str(corpus_dir), "INDEX_DIR": str(index_dir), "TELEGRAM_BOT_TOKEN": token,
+        "TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot", "TELEGRAM_RETRIES": "2",  # port 9: nothing listens
+    })
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 3, result.stderr
+    assert "Traceback" not in result.stderr and "faiss" not in result.stderr
+    assert lines[-1].startswith("Error: Cannot reach the Bot API at http://127.0.0.1:9/bot")
+    assert "check the network" in lines[-1]
+    assert token.partition(":")[2] not in result.stderr
+
+
 def test_missing_corpus_fails_in_one_line_without_traceback(tmp_path):
     result = run_bot("--corpus-dir", str(tmp_path / "nowhere"), "ask", "Hello there?", cwd=tmp_path)
     assert result.returncode == 1
@@ -541,3 +558,36 @@ def test_invalid_setting_is_one_line(home):
 
 def test_default_index_folder_is_index(home):
     assert cli_module.Settings(_env_file=None).index_dir == Path("index")
+
+
+# --- settings that would be silently ignored --------------------------------------------------
+
+
+def test_misspelled_key_in_dotenv_is_warned_with_the_closest_name(home, fake_index):
+    secret = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    (home / ".env").write_text(f"TELEGRAM_TOKEN={secret}\n", encoding="utf-8")
+    result = invoke(*fake_index, "start", stdin="When does the festival end?\n")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "Warning: TELEGRAM_TOKEN (.env line 1) is not a setting and is ignored; did you mean TELEGRAM_BOT_TOKEN?"
+    ]
+    assert secret not in result.output
+    assert "fireworks" in result.stdout  # the terminal chat, since no token is set
+
+
+def test_misspelled_key_in_the_environment_is_warned(home, fake_index):
+    result = invoke(*fake_index, "ask", "When does the festival end?", env={"TELEGRAM_TOKEN": "x", "MAX_CITATION": "2"})
+    assert result.exit_code == 0, result.output
+    assert "Warning: MAX_CITATION (in the environment) is not a setting and is ignored; did you mean MAX_CITATIONS?" in result.stderr
+    assert "did you mean TELEGRAM_BOT_TOKEN?" in result.stderr
+    assert len(result.stderr.splitlines()) == 2
+
+
+def test_unparsable_dotenv_line_is_named_by_file_and_line(home, fake_index):
+    (home / ".env").write_text("# settings\nMAX_CITATIONS=2\nthis is not a setting line\n", encoding="utf-8")
+    result = invoke(*fake_index, "ask", "When does the festival end?")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "Warning: .env line 3 is not NAME=value and is ignored: fix it or put # in front"
+    ]
+    assert "python-dotenv" not in result.stderr and "this is not" not in result.stderr
