@@ -591,3 +591,23 @@ def test_unparsable_dotenv_line_is_named_by_file_and_line(home, fake_index):
         "Warning: .env line 3 is not NAME=value and is ignored: fix it or put # in front"
     ]
     assert "python-dotenv" not in result.stderr and "this is not" not in result.stderr
+
+
+# --- manage.py -------------------------------------------------------------------------------
+
+
+def test_manage_py_help_exits_0_and_a_wrong_command_sets_nothing_up(tmp_path):
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=60)
+
+    for flag in ("--help", "-h"):
+        result = manage(flag)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("usage: python3 manage.py")
+        for command in ("start", "test", "setup"):
+            assert command in result.stdout
+    wrong = manage("strat")
+    assert wrong.returncode == 2
+    assert wrong.stdout == ""  # nothing was set up or installed
+    assert "invalid choice: 'strat'" in wrong.stderr
