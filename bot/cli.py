@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import queue
 import random
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterator, TextIO
 
@@ -56,23 +58,52 @@ def _open(ctx: click.Context, rebuild: bool = True):
     return service
 
 
+def _on_terminal() -> bool:
+    """Whether a person watches stderr (progress is shown only then)."""
+    return sys.stderr.isatty()
+
+
 class _ProgressBar:
-    """tqdm on stderr, created on the first report."""
+    """Progress of an index build on stderr, for a person at a terminal; silent otherwise.
+
+    A line per step ("loading the model ... 12.9 s"), and a tqdm bar while sentences are embedded.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar = None
+        self.shown = _on_terminal()
+        self.step_label: str | None = None
+        self.step_started = 0.0
+
+    def step(self, label: str) -> None:
+        self._end_step()
+        self._close_bar()
+        self.step_label, self.step_started = label, time.monotonic()
+        if self.shown:
+            click.echo(f"{label} ...", err=True, nl=False)
+
+    def _end_step(self) -> None:
+        if self.step_label is not None and self.shown:
+            click.echo(f" {time.monotonic() - self.step_started:.1f} s", err=True)
+        self.step_label = None
 
     def __call__(self, done: int, total: int) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.label, unit="sent", file=sys.stderr, leave=False)
+            self._end_step()
+            self.bar = tqdm(total=total, desc=self.label, unit="sent", file=sys.stderr, disable=not self.shown)
         self.bar.update(done - self.bar.n)
 
-    def close(self) -> None:
+    def _close_bar(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+    def close(self) -> None:
+        self._end_step()
+        self._close_bar()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,9 +156,11 @@ def index(ctx: click.Context) -> None:
     finally:
         bar.close()
     assert report is not None  # build=True always reports
-    for problem in report.skipped:
-        click.echo(f"warning: skipped {problem}", err=True)
-    click.echo(f"Indexed {report.summary()} -> {settings.index_dir}")
+    for problem in report.skipped:  # each said once, here; the summary counts them
+        click.echo(f"Warning: skipped {problem}", err=True)
+    counted = dataclasses.replace(report, skipped=[])
+    skipped = f"; skipped {len(report.skipped)} (see above)" if report.skipped else ""
+    click.echo(f"Indexed {counted.summary()}{skipped} -> {settings.index_dir}")
 
 
 # Lines of standard input answered together at most: whatever has arrived, up to this many.

@@ -29,6 +29,7 @@ from .index import (
     CURRENT, MANIFEST, BuildReport, IndexProblem, LazyEncoder, SentenceIndex, _remove_old_builds, open_index,
 )
 from .onnx_encoder import OnnxEncoder, OnnxProblem, configured_dimension, exportable, has_export, onnx_dir
+from .progress import say_step
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class QAService:
                 )
                 if rebuild and self._needs_export():
                     try:
-                        run_build_process(s, build=False)
+                        run_build_process(s, build=False, progress=progress)
                     except (ModelError, OnnxProblem, RuntimeError) as exc:  # serve with the factory's encoder
                         log.warning("could not export the model to ONNX: %s", exc)
             except IndexProblem as problem:
@@ -253,25 +254,30 @@ def build_index(job: BuildJob, progress: Callable[[int, int], None] | None = Non
         try:
             return OnnxEncoder(onnx_dir(index_dir, job.model), job.model, job.threads)
         except OnnxProblem:
+            say_step(progress, f"loading the model {job.model}")
             return SentenceTransformerEncoder(job.model, job.threads)
 
     encoder = LazyEncoder(make_encoder, job.model, configured_dimension(job.model))
     report: BuildReport | None = None
     if job.build:
+        say_step(progress, "reading the articles")
         corpus = load_corpus(Path(job.corpus_dir))
         try:
             previous: SentenceIndex | None = SentenceIndex.load(index_dir)
         except IndexProblem:
             previous = None
         index, report = SentenceIndex.build(corpus, encoder, previous, progress)
+        say_step(progress, "writing the index")
         index.save(index_dir)
     if not has_export(index_dir, job.model) and exportable(job.model):
         from .onnx_encoder import export_onnx
 
         loaded = encoder.load() if encoder.loaded else None
         if not isinstance(loaded, SentenceTransformerEncoder):
+            say_step(progress, f"loading the model {job.model}")
             loaded = SentenceTransformerEncoder(job.model, job.threads)
         try:
+            say_step(progress, "exporting the model to ONNX (questions are encoded with it)")
             export_onnx(loaded, index_dir)
         except ModelError as exc:  # the index is saved; serving falls back to sentence-transformers
             log.warning("could not export the model to ONNX: %s", exc)
@@ -303,6 +309,8 @@ def run_build_process(
             message = json.loads(line)
             if "progress" in message and progress is not None:
                 progress(*message["progress"])
+            elif "step" in message:
+                say_step(progress, message["step"])
             elif "report" in message:
                 report = BuildReport(**message["report"]) if message["report"] else None
             elif "error" in message:
@@ -320,6 +328,19 @@ def _send(out: TextIO, message: dict) -> None:
     out.flush()
 
 
+class _ChildProgress:
+    """The rebuild process's progress and steps, as JSON lines to the parent."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, done: int, total: int) -> None:
+        _send(self.out, {"progress": [done, total]})
+
+    def step(self, label: str) -> None:
+        _send(self.out, {"step": label})
+
+
 def _build_process_main() -> None:
     """Entry point of the rebuild process: a BuildJob on stdin, JSON lines on stdout."""
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -328,7 +349,7 @@ def _build_process_main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     job = BuildJob(**json.loads(sys.stdin.read()))
     try:
-        report = build_index(job, lambda done, total: _send(out, {"progress": [done, total]}))
+        report = build_index(job, _ChildProgress(out))
     except tuple(_CHILD_ERRORS.values()) as exc:
         kind = next(name for name, cls in _CHILD_ERRORS.items() if isinstance(exc, cls))
         _send(out, {"error": kind, "message": str(exc)})

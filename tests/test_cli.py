@@ -149,7 +149,7 @@ def test_index_command_builds_the_index_and_prints_a_summary(indexed):
     assert result.returncode == 0, result.stderr
     sentences = len(split_articles(load_corpus(corpus_dir).articles)[0])
     [line] = result.stdout.strip().splitlines()
-    assert line.startswith(f"Indexed 2 articles, {sentences} sentences indexed ({sentences} embedded) in ")
+    assert line.startswith(f"Indexed 2 articles, {sentences} sentences ({sentences} embedded) in ")
     assert line.endswith(f"-> {index_dir}")
     assert (index_dir / "CURRENT").is_file()
     assert "Traceback" not in result.stderr
@@ -376,9 +376,39 @@ def test_index_warns_about_bad_files_and_indexes_the_rest(home, small_corpus, fa
     (small_corpus / "broken.txt").write_bytes(b"Caf\xe9 news\n\nThe caf\xe9 opened.\n")
     result = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake", "index")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("Indexed 1 articles, 4 sentences indexed")
-    assert "skipped 1: broken.txt: not UTF-8" in result.stdout
-    assert "warning: skipped broken.txt: not UTF-8" in result.stderr
+    assert result.stdout.startswith("Indexed 1 article, 4 sentences (4 embedded) in ")
+    assert "; skipped 1 (see above) -> " in result.stdout
+    # said once, where it happens, with what to do; not again as a log line or in the summary
+    assert result.stderr.splitlines() == ["Warning: skipped broken.txt: not UTF-8 text (byte 3); save it as UTF-8"]
+    again = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake",
+                   "ask", "When does the festival end?")
+    assert again.exit_code == 0, again.output
+    assert again.stderr == ""  # the index is up to date: nothing to say on every ask
+
+
+def test_a_file_of_nul_bytes_is_named_briefly(home, small_corpus, fake_model):
+    (small_corpus / "zeros.txt").write_bytes(b"\x00" * 3000)
+    result = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake", "index")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "Warning: skipped zeros.txt: not a text file (it holds NUL bytes); save the article as UTF-8 text"
+    ]
+    assert "\\x00" not in result.output
+
+
+def test_index_on_a_terminal_says_each_step_with_its_time(home, small_corpus, fake_model, monkeypatch):
+    import re
+
+    args = ["--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake", "index"]
+    quiet = invoke(*args)
+    assert quiet.exit_code == 0 and quiet.stderr == ""  # not a terminal: no progress
+    monkeypatch.setattr(cli_module, "_on_terminal", lambda: True)
+    (small_corpus / "more.md").write_text("More news\n\nThe bay was calm on Saturday.\n", encoding="utf-8")
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    for step in ("reading the articles", "loading the model fake", "writing the index"):
+        assert re.search(rf"^{step} \.\.\. \d+\.\d s$", result.stderr, re.MULTILINE), result.stderr
+    assert "embedding sentences: 100%" in result.stderr
 
 
 def test_index_into_a_file_says_what_to_check(home, small_corpus, fake_model):
@@ -534,7 +564,7 @@ def test_dotenv_is_read_and_the_environment_wins_over_it(home, small_corpus, fak
     env = {"CORPUS_DIR": str(small_corpus), "INDEX_DIR": str(home / "i"), "EMBEDDING_MODEL": FakeEncoder.name}
     result = invoke("index", env=env)
     assert result.exit_code == 0, result.output
-    assert "Indexed 1 articles" in result.stdout
+    assert "Indexed 1 article, " in result.stdout
 
 
 def test_unknown_model_says_what_to_set_and_flag_beats_environment(home, small_corpus):
