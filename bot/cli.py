@@ -394,6 +394,9 @@ def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repea
           latency_questions: int, burst: int, eval_file: Path | None, no_txtai: bool, work_dir: Path | None,
           sections: str) -> None:
     """Benchmark answering, bursts, builds, reindex, start-up and memory; prints a table and a JSON line."""
+    if not no_txtai and "compare" in sections and not _installed("txtai"):
+        raise Failure("bench compares with txtai, which is not installed: run it with --no-txtai, or install "
+                      "the bench extra (.venv/bin/pip install -e '.[bench]')")
     from .bench import BenchConfig, run_bench
 
     settings = _settings(ctx)
@@ -411,6 +414,13 @@ def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repea
     for key, value in result.facts.items():
         click.echo(f"- {key}: {json.dumps(value)}")
     click.echo(result.json_line())
+
+
+def _installed(module: str) -> bool:
+    """Whether an optional module (an extra's) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 # --- news in: links, files and feeds (bot.ingest) -----------------------------------------------

@@ -641,3 +641,14 @@ def test_manage_py_help_exits_0_and_a_wrong_command_sets_nothing_up(tmp_path):
     assert wrong.returncode == 2
     assert wrong.stdout == ""  # nothing was set up or installed
     assert "invalid choice: 'strat'" in wrong.stderr
+
+
+# --- optional extras -------------------------------------------------------------------------
+
+
+def test_bench_without_txtai_says_which_flag_or_extra_before_any_work(home, small_corpus, monkeypatch):
+    monkeypatch.setattr(cli_module, "_installed", lambda module: module != "txtai")
+    result = invoke("--corpus-dir", str(small_corpus), "bench")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: bench compares with txtai", "--no-txtai", "'.[bench]'")
+    assert not (home / "index").exists()
