@@ -315,18 +315,24 @@ def eval_(ctx: click.Context, file: Path, hold_out: int, seed: int, failures: in
     answerer = service.answerer
     held: list[str] = []
     if hold_out:
+        undocumented = [i.line for i in items if i.answerable and not i.doc]
+        if undocumented:
+            raise Failure(
+                f'--hold-out needs the article of every answerable question: add "doc" (the article\'s file '
+                f'name) to line {undocumented[0]} of {file}' + (f" and {len(undocumented) - 1} other lines" if len(undocumented) > 1 else "")
+            )
         docs = sorted(answerer.index.articles)
         if hold_out >= len(docs):
             raise Failure(f"--hold-out {hold_out} would leave no article in the index ({len(docs)} articles)")
         held = sorted(random.Random(seed).sample(docs, hold_out))
-        answerer = Answerer(answerer.index.without(set(held)), answerer.encoder, answerer.max_citations)
-        items = [Item(i.question, () if i.doc in held else i.gold, i.doc) for i in items]
+        answerer = Answerer(answerer.index.without(set(held)), answerer.encoder, answerer.max_citations, helper=answerer.helper)
+        items = [Item(i.question, () if i.doc in held else i.gold, i.doc, i.line) for i in items]
     report = evaluate(answerer, items)
     if as_json:
         click.echo(json.dumps({"file": str(file), "held_out": held, **report.as_dict()}))
     else:
         if held:
-            click.echo(f"held out {len(held)} articles: {', '.join(held)}")
+            click.echo(f"held out {len(held)} article{'s' if len(held) > 1 else ''}: {', '.join(held)}")
         for line in report.lines():
             click.echo(line)
     for failure in report.failures[:failures]:

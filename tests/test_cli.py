@@ -488,8 +488,12 @@ def test_eval_reports_precision_and_declines(home, fake_index):
         (['{"q": "How many visitors?", "any": "40,000"}'], ":1: not an evaluation line"),
         (['{"q": "How many visitors?", "any": ["40,000"]}', '{"q": "   ", "any": ["x"]}'], ":2: unusable question"),
         ([""], "no questions"),
+        (['{"q": "How many visitors?"}'], ':1: not an evaluation line: no "any" (the answers, a list of strings) and no "none"'),
+        (['{"question": "How many visitors?", "any": ["40,000"]}'], ':1: not an evaluation line: no "q" (the question)'),
+        (['["How many visitors?", "40,000"]'], ":1: not an evaluation line: a JSON object is needed, got list"),
     ],
-    ids=["not JSON", "no q", "any not a list", "any a string", "blank question", "empty file"],
+    ids=["not JSON", "no q", "any not a list", "any a string", "blank question", "empty file", "no any",
+         "question for q", "a list"],
 )
 def test_bad_eval_file_is_refused_before_any_work(home, small_corpus, lines, fragment):
     path = _eval_file(home, *lines)
@@ -511,6 +515,38 @@ def test_missing_eval_file(home, small_corpus):
     assert result.exit_code == 2
     assert "nope.jsonl" in result.stderr and "does not exist" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_hold_out_needs_the_doc_of_each_answerable_question(home, fake_index):
+    path = _eval_file(
+        home,
+        '{"q": "How many visitors are expected?", "any": ["40,000"], "doc": "harbour.md"}',
+        '{"q": "Who won the 2018 World Cup?", "none": true}',
+        '{"q": "When does the festival end?", "any": ["Sunday"]}',
+    )
+    result = invoke(*fake_index, "eval", str(path), "--hold-out", "1")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, 'Error: --hold-out needs the article', 'add "doc"', f"line 3 of {path}")
+
+
+def test_hold_out_counts_the_held_articles_questions_as_unanswerable(home, small_corpus, fake_model):
+    (small_corpus / "ferry.md").write_text(
+        "Ferry strike ends\n\nThe ferry workers returned to work on Monday after a two-week strike.\n", encoding="utf-8"
+    )
+    path = _eval_file(
+        home,
+        '{"q": "How many visitors are expected?", "any": ["40,000"], "doc": "harbour.md"}',
+        '{"q": "When did the ferry workers return to work?", "any": ["Monday"], "doc": "ferry.md"}',
+    )
+    open_index(small_corpus, home / "index", FakeEncoder, FakeEncoder.name)
+    args = ["--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", FakeEncoder.name]
+    result = invoke(*args, "eval", str(path), "--hold-out", "1", "--seed", "0", "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    [held] = figures["held_out"]
+    assert (figures["answerable"], figures["unanswerable"]) == (1, 1)  # the held-out article's question must be declined
+    text = invoke(*args, "eval", str(path), "--hold-out", "1", "--seed", "0")
+    assert text.stdout.startswith(f"held out 1 article: {held}\n")
 
 
 def test_hold_out_of_every_article_is_refused(home, fake_index):
