@@ -688,3 +688,41 @@ def test_bench_without_txtai_says_which_flag_or_extra_before_any_work(home, smal
     assert result.exit_code == 1
     assert_one_line_error(result.stderr, "Error: bench compares with txtai", "--no-txtai", "'.[bench]'")
     assert not (home / "index").exists()
+
+
+# --- wording ---------------------------------------------------------------------------------
+
+QUOTED_ARTICLE = """---
+title: The harbour festival of the old port town opens with tall ships, fireworks and a parade
+---
+
+\u201cI believe the harbour festival will double in size next year,\u201d said Mayor Anna Berg.
+
+The fireworks over the bay start at nine on Sunday. The fireworks over the bay last one hour on Sunday.
+"""
+
+
+def test_terminal_answers_quote_once_and_name_a_long_title_once(home, fake_model):
+    corpus = home / "articles"
+    corpus.mkdir()
+    (corpus / "fest.md").write_text(QUOTED_ARTICLE, encoding="utf-8")
+    open_index(corpus, home / "index", FakeEncoder, FakeEncoder.name)
+    args = ["--corpus-dir", str(corpus), "--index-dir", str(home / "index"), "--model", FakeEncoder.name, "ask"]
+    title = "The harbour festival of the old port town opens with tall ships, fireworks and a parade"
+    quoted = invoke(*args, "What does Mayor Anna Berg believe about the harbour festival?")
+    assert quoted.exit_code == 0, quoted.output
+    assert quoted.stdout.startswith("[1] \u201cI believe the harbour festival will double")  # not \u201c\u201cI believe
+    assert "\u201c\u201c" not in quoted.stdout and "\u201d\u201d" not in quoted.stdout
+    two = invoke(*args, "When do the fireworks over the bay start on Sunday and how long do the fireworks last?")
+    assert two.exit_code == 0, two.output
+    assert "[1] \u201cThe fireworks over the bay" in two.stdout  # a sentence without quotes of its own is quoted
+    assert two.stdout.count(title) == 1
+    assert two.stdout.rstrip().splitlines()[-1].startswith("[2] same article as [1], paragraph 2, sentence ")
+
+
+def test_piped_chat_leaves_no_bare_prompt(fake_index):
+    result = invoke(*fake_index, "chat", stdin="When does the festival end?\n")
+    assert result.exit_code == 0, result.output
+    assert "fireworks over the bay" in result.stdout
+    assert not any(line.startswith("?") for line in result.stdout.splitlines()), result.stdout
+    assert result.stdout.endswith("\n\n") and not result.stdout.rstrip().endswith("?")
