@@ -110,7 +110,7 @@ class _ProgressBar:
 @click.option("--corpus-dir", type=click.Path(path_type=Path), help="Folder of articles (CORPUS_DIR).")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index is kept (INDEX_DIR).")
 @click.option("--model", help="Embedding model: package name or local folder (EMBEDDING_MODEL).")
-@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="Log the bot's own steps to stderr (LOG_LEVEL=DEBUG: libraries' too).")
 @click.pass_context
 def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, model: str | None, verbose: bool) -> None:
     """Answer questions about news articles with cited sentences."""
@@ -123,11 +123,14 @@ def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, mod
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         raise Failure(f"Invalid settings: {problems}") from None
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+    debug = settings.log_level.strip().upper() == "DEBUG"
+    logging.basicConfig(  # libraries (faiss's loader, httpx, ...) below WARNING only with LOG_LEVEL=DEBUG
+        level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if verbose and not debug:
+        logging.getLogger("bot").setLevel(logging.INFO)
     ctx.obj = {"settings": settings}
 
 

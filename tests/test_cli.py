@@ -244,6 +244,27 @@ def test_run_with_the_bot_api_unreachable_is_three_lines_at_most(indexed):
     assert token.partition(":")[2] not in result.stderr
 
 
+def test_run_with_a_refused_token_is_three_lines_at_most(indexed):
+    from .telegram.fake_api import FakeBotApi
+
+    corpus_dir, index_dir, _ = indexed
+    api = FakeBotApi("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw").start()
+    wrong = "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    try:
+        result = run_bot("run", cwd=corpus_dir.parent, env={
+            "CORPUS_DIR": str(corpus_dir), "INDEX_DIR": str(index_dir), "TELEGRAM_BOT_TOKEN": wrong,
+            "TELEGRAM_BASE_URL": api.base_url, "TELEGRAM_BASE_FILE_URL": api.base_file_url, "NO_PROXY": "127.0.0.1",
+        })
+    finally:
+        api.stop()
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[-1] == "Error: Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token with @BotFather"
+    assert wrong.partition(":")[2] not in result.stderr
+
+
 def test_missing_corpus_fails_in_one_line_without_traceback(tmp_path):
     result = run_bot("--corpus-dir", str(tmp_path / "nowhere"), "ask", "Hello there?", cwd=tmp_path)
     assert result.returncode == 1
