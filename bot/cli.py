@@ -12,12 +12,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TYPE_CHECKING, Iterator, TextIO
 
 import click
 from pydantic import ValidationError
 
 from .settings import Settings, setting_warnings
+
+if TYPE_CHECKING:
+    from .answer import Answer, Answerer, QuestionError
 
 log = logging.getLogger("bot")
 
@@ -215,7 +218,7 @@ class _Lines:
                 yield chunk
 
 
-def _answers(answerer, texts: list[str]):
+def _answers(answerer: Answerer, texts: list[str]) -> Iterator[tuple[str, Answer | QuestionError]]:
     """(text, Answer or QuestionError) for each text, in order, answered in batches (the batched path)."""
     from .answer import QuestionError, clean_question
 
@@ -259,7 +262,6 @@ def ask(ctx: click.Context, question: tuple[str, ...], as_json: bool) -> None:
             if not as_json and not question:
                 click.echo()
             out.flush()  # each answer leaves as soon as it is made (a batch at a time)
-        out.flush()
     if failed and question:
         ctx.exit(1)
 
