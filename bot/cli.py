@@ -420,7 +420,10 @@ def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repea
         )
     except ValueError as exc:
         raise Failure(str(exc)) from None
-    result = run_bench(config, progress=lambda message: click.echo(f"bench: {message}", err=True))
+    try:
+        result = run_bench(config, progress=lambda message: click.echo(f"bench: {message}", err=True))
+    except ValueError as exc:  # e.g. too few questions for the corpus: say what to give instead
+        raise Failure(f"{exc} (give --questions FILE, or smaller --burst and --latency-questions)") from None
     click.echo(result.table())
     for key, value in result.facts.items():
         click.echo(f"- {key}: {json.dumps(value)}")

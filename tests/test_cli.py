@@ -747,3 +747,9 @@ def test_piped_chat_leaves_no_bare_prompt(fake_index):
     assert "fireworks over the bay" in result.stdout
     assert not any(line.startswith("?") for line in result.stdout.splitlines()), result.stdout
     assert result.stdout.endswith("\n\n") and not result.stdout.rstrip().endswith("?")
+
+
+def test_bench_on_a_corpus_too_small_for_its_questions_is_one_line(home, small_corpus):
+    result = invoke("bench", "--corpus", str(small_corpus), "--no-txtai", "--work-dir", str(home / "bench"))
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: only", "needed", "--questions FILE")
