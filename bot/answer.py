@@ -18,7 +18,7 @@ from .retrieve import Retriever, Words
 
 MAX_QUESTION_CHARS = 1000
 # Up to this many questions have their words scored during the encode (Answerer); a bigger
-# batch scores them one question at a time afterwards, so it never holds all their
+# batch scores them one question at a time after its encode, so it never holds all their
 # per-sentence arrays at once (a few arrays of corpus size per question).
 OVERLAP_LIMIT = 32
 # Questions per encode in bulk answering (answer_batches): the evaluation's batch since it began,
