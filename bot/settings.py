@@ -95,6 +95,7 @@ class Settings(BaseSettings):
             return None
         return str(value) if isinstance(value, int) else value
 
+
 # Prefixes only this bot's settings use: an unknown key with one of them in the environment is a slip.
 _OUR_PREFIXES = ("TELEGRAM_", "WEBHOOK_")
 
