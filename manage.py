@@ -7,11 +7,13 @@ when pyproject.toml changed since the last install.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
 import venv
 from pathlib import Path
@@ -35,28 +37,67 @@ def torch_pin() -> str:
     return pins[0]
 
 
+def stage(label: str, step: int, steps: int) -> float:
+    """Say which step starts; returns its start time for `done`."""
+    print(f"[{step}/{steps}] {label} ...", flush=True)
+    return time.monotonic()
+
+
+def done(started: float) -> None:
+    print(f"      done in {time.monotonic() - started:.0f} s", flush=True)
+
+
 def setup() -> None:
-    """Create .venv and install the project with its build and test extras (torch pinned, CPU build)."""
-    if not PYTHON.exists():
-        print("creating .venv ...", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
+    """Create .venv and install the project with its build and test extras (torch pinned, CPU build).
+
+    Each step says what it does and, when it ends, how long it took; on a terminal pip shows
+    its own progress (what it collects, download bars), elsewhere it is quiet.
+    """
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+    if PYTHON.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
-    print("installing dependencies into .venv (first run takes a few minutes) ...", flush=True)
-    pip = [PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    print("setting up .venv (the first run downloads ~1 GB and takes a few minutes)", flush=True)
+    if not PYTHON.exists():
+        started = stage("creating .venv", 1, 3)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+        done(started)
+    pip = [PYTHON, "-m", "pip", "install", "--disable-pip-version-check"]
+    if not sys.stdout.isatty():
+        pip.append("-q")
     # torch first and pinned, so nothing pulls a multi-GB CUDA build
+    started = stage(f"installing {torch_pin()} (the largest download)", 2, 3)
     run(*pip, torch_pin())
+    done(started)
+    started = stage("installing citebot and its other dependencies", 3, 3)
     run(*pip, "-e", ".[build,test]")
+    done(started)
     STAMP.write_text(wanted)
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"python3 {Path(__file__).name}",
+        description="Set up .venv (only when pyproject.toml changed), then run the bot or the tests.",
+    )
+    parser.add_argument(
+        "command", nargs="?", default="start", choices=("start", "test", "setup"),
+        help="start: build the index if needed, then serve Telegram (TELEGRAM_BOT_TOKEN set) or open "
+             "the terminal chat (default); test: run the test suite (pytest); setup: only set up .venv",
+    )
+    parser.add_argument("args", nargs=argparse.REMAINDER,
+                        help="passed on: to `python -m bot start` or to pytest (e.g. -x -q)")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    command = argv[0] if argv else "start"
-    if command not in ("start", "test", "setup"):
-        print(f"usage: python3 {Path(__file__).name} start|test|setup [args]", file=sys.stderr)
-        return 2
-    setup()
+    options = parse(argv)  # --help exits 0; an unknown command exits 2 with the usage
+    command, argv = options.command, [options.command, *options.args]
+    try:
+        setup()
+    except subprocess.CalledProcessError as exc:  # pip said why above; say what to do, without a traceback
+        print(f"Error: setting up .venv failed (pip exit code {exc.returncode}, its messages are above): "
+              f"check the network connection and disk space, then run this again", file=sys.stderr)
+        return 1
     if command == "setup":
         return 0
     if command == "test":

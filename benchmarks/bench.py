@@ -340,6 +340,45 @@ def _txtai_fresh_build(model_path: str, texts: list[str], threads: int) -> float
 # --- the benchmark -----------------------------------------------------------------------------
 
 
+def bulk_ask_figure(corpus_dir: Path, index_dir: Path, config: BenchConfig, questions: list[str]) -> Figure:
+    """Bulk answering as people run it: T(n) - T(1), where T(n) is the wall time of `python -m bot
+    ask --json` with n questions on standard input, against one batched encode of the same n
+    questions by the serving encoder (the ONNX export, same threads) in this process.
+
+    Rounds interleave T(1), T(n) and the encode; the figure is the median of the rounds'
+    differences. Needs the index and its ONNX export in `index_dir`.
+    """
+    from .onnx_encoder import OnnxEncoder, onnx_dir
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p), HF_HUB_OFFLINE="1",
+        CORPUS_DIR=str(corpus_dir), INDEX_DIR=str(index_dir), EMBEDDING_MODEL=config.model,
+        ENCODER_THREADS=str(config.threads),
+    )
+
+    def ask(count: int) -> float:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "bot", "ask", "--json"], input="\n".join(questions[:count]) + "\n",
+                              capture_output=True, text=True, env=env, cwd=corpus_dir.parent)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0 or len(done.stdout.splitlines()) != count:
+            raise RuntimeError(f"`ask --json` with {count} questions failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        return seconds
+
+    encoder = OnnxEncoder(onnx_dir(index_dir, config.model), config.model, config.threads)
+    encoder.encode(questions)  # warm, as the serving process is after its first batch
+    extra, encodes = [], []
+    for _ in range(config.repeats):
+        one = ask(1)
+        extra.append(ask(len(questions)) - one)
+        encodes.append(_timed(lambda: encoder.encode(questions))[0])
+    n = len(questions)
+    return Figure("ask_bulk", f"ask --json, {n} questions on stdin: T({n}) - T(1)", _median(extra), _median(encodes),
+                  f"one ONNX encode of {n} (same threads)", "s", 1.2)
+
+
 def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda message: None) -> BenchResult:
     """Measure everything the issue asks for on one corpus; see the module docstring."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -467,6 +506,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
             Figure("peak_rss", "serving peak RSS (after latency rounds and bursts)", onnx["peak_rss_mb"],
                    torch_probe["peak_rss_mb"], "same with torch", "MB", 350, absolute=True),
         ]
+        progress(f"bulk answering: ask --json with {len(burst)} questions on stdin")
+        figures.append(bulk_ask_figure(corpus_dir, index_dir, config, burst))
 
     st = None
     if "compare" in config.sections:

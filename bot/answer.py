@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -18,9 +18,12 @@ from .retrieve import Retriever, Words
 
 MAX_QUESTION_CHARS = 1000
 # Up to this many questions have their words scored during the encode (Answerer); a bigger
-# batch scores them one question at a time afterwards, so it never holds all their
+# batch scores them one question at a time after its encode, so it never holds all their
 # per-sentence arrays at once (a few arrays of corpus size per question).
 OVERLAP_LIMIT = 32
+# Questions per encode in bulk answering (answer_batches): the evaluation's batch since it began,
+# so its vectors, and figures, stay the same.
+BULK_BATCH = 64
 _LETTER = re.compile(r"[^\W\d_]")
 NOT_FOUND = "The articles don't say."
 
@@ -130,16 +133,55 @@ class Answerer:
         return self.answer_many([question])[0]
 
     def answer_many(self, questions: Sequence[str]) -> list[Answer]:
-        """Answer several questions with one batched encode (raises QuestionError on the first bad one)."""
+        """Answer several questions with batched encodes (raises QuestionError on the first bad one)."""
         cleaned = [clean_question(q) for q in questions]
-        if not cleaned:
-            return []
-        if self.helper is None or len(cleaned) > OVERLAP_LIMIT:
-            vectors = self.encoder.encode(cleaned)
-            return [self.answer_vector(q, v) for q, v in zip(cleaned, vectors)]
-        pending = self.helper.submit(partial(self._words, cleaned))
-        vectors = self.encoder.encode(cleaned)
-        return [self.answer_vector(q, v, w) for q, v, w in zip(cleaned, vectors, pending.result())]
+        return [answer for batch in self.answer_batches(cleaned) for answer in batch]
+
+    def answer_batches(self, questions: Sequence[str], batch: int = BULK_BATCH) -> Iterator[list[Answer]]:
+        """Answer cleaned questions, yielding the answers of each `batch` of them in order.
+
+        A batch is one encode; a batch of up to OVERLAP_LIMIT has its word evidence scored on the
+        helper thread during the encode; in a longer run the helper encodes the next batch while
+        this thread ranks the current one, so bulk answering uses two cores.
+        """
+        return (
+            [self._answer(q, c) for q, c in zip(chunk, choices)]
+            for chunk, choices in self._ranked_batches(list(questions), batch)
+        )
+
+    def rank_many(self, questions: Sequence[str], batch: int = BULK_BATCH) -> Iterator[list[Choice]]:
+        """The ranked candidates (`rank`) of cleaned questions, batch by batch, as `answer_batches`."""
+        return (choices for _, choices in self._ranked_batches(list(questions), batch))
+
+    def _ranked_batches(self, questions: list[str], batch: int) -> Iterator[tuple[list[str], list[Choice]]]:
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        chunks = [questions[i : i + batch] for i in range(0, len(questions), batch)]
+        if not chunks:
+            return
+        if self.helper is None:
+            for chunk in chunks:
+                yield chunk, self._rank_encoded(chunk, self.encoder.encode(chunk))
+            return
+        if len(chunks) == 1 and len(chunks[0]) <= OVERLAP_LIMIT:
+            pending_words = self.helper.submit(partial(self._words, chunks[0]))
+            vectors = self.encoder.encode(chunks[0])
+            yield chunks[0], self._rank_encoded(chunks[0], vectors, pending_words.result())
+            return
+        if len(chunks) == 1:
+            yield chunks[0], self._rank_encoded(chunks[0], self.encoder.encode(chunks[0]))
+            return
+        pending = self.helper.submit(partial(self.encoder.encode, chunks[0]))
+        for n, chunk in enumerate(chunks):
+            vectors = pending.result()
+            if n + 1 < len(chunks):  # encode the next batch there while this one is ranked here
+                pending = self.helper.submit(partial(self.encoder.encode, chunks[n + 1]))
+            yield chunk, self._rank_encoded(chunk, vectors)
+
+    def _rank_encoded(self, questions: list[str], vectors: np.ndarray, words: list[Words] | None = None) -> list[Choice]:
+        if words is None:
+            return [self.rank(q, v) for q, v in zip(questions, vectors)]
+        return [self.rank(q, v, w) for q, v, w in zip(questions, vectors, words)]
 
     def _words(self, questions: list[str]) -> list[Words]:
         return [self.retriever.words(q) for q in questions]
@@ -150,7 +192,9 @@ class Answerer:
 
     def answer_vector(self, question: str, vector: np.ndarray, words: Words | None = None) -> Answer:
         """Answer a cleaned question whose vector is already encoded (and maybe its `words`)."""
-        choice = self.rank(question, vector, words)
+        return self._answer(question, self.rank(question, vector, words))
+
+    def _answer(self, question: str, choice: Choice) -> Answer:
         if choice.answered:
             cited = self._citations(choice, choice.cited)
             text = " ".join(c.text for c in cited)

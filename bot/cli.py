@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
+import queue
 import random
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, TextIO
 
 import click
 from pydantic import ValidationError
 
-from .settings import Settings
+from .settings import Settings, setting_warnings
+
+if TYPE_CHECKING:
+    from .answer import Answer, Answerer, QuestionError
 
 log = logging.getLogger("bot")
 
@@ -52,44 +61,79 @@ def _open(ctx: click.Context, rebuild: bool = True):
     return service
 
 
+def _on_terminal() -> bool:
+    """Whether a person watches stderr (progress is shown only then)."""
+    return sys.stderr.isatty()
+
+
 class _ProgressBar:
-    """tqdm on stderr, created on the first report."""
+    """Progress of an index build on stderr, for a person at a terminal; silent otherwise.
+
+    A line per step ("loading the model ... 12.9 s"), and a tqdm bar while sentences are embedded.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar = None
+        self.shown = _on_terminal()
+        self.step_label: str | None = None
+        self.step_started = 0.0
+
+    def step(self, label: str) -> None:
+        self._end_step()
+        self._close_bar()
+        self.step_label, self.step_started = label, time.monotonic()
+        if self.shown:
+            click.echo(f"{label} ...", err=True, nl=False)
+
+    def _end_step(self) -> None:
+        if self.step_label is not None and self.shown:
+            click.echo(f" {time.monotonic() - self.step_started:.1f} s", err=True)
+        self.step_label = None
 
     def __call__(self, done: int, total: int) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.label, unit="sent", file=sys.stderr, leave=False)
+            self._end_step()
+            self.bar = tqdm(total=total, desc=self.label, unit="sent", file=sys.stderr, disable=not self.shown)
         self.bar.update(done - self.bar.n)
 
-    def close(self) -> None:
+    def _close_bar(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+    def close(self) -> None:
+        self._end_step()
+        self._close_bar()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--corpus-dir", type=click.Path(path_type=Path), help="Folder of articles (CORPUS_DIR).")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index is kept (INDEX_DIR).")
 @click.option("--model", help="Embedding model: package name or local folder (EMBEDDING_MODEL).")
-@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="Log the bot's own steps to stderr (LOG_LEVEL=DEBUG: libraries' too).")
 @click.pass_context
 def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, model: str | None, verbose: bool) -> None:
     """Answer questions about news articles with cited sentences."""
     overrides = {k: v for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir), ("embedding_model", model)) if v}
+    logging.getLogger("dotenv.main").setLevel(logging.ERROR)  # its "could not parse" line: said below, with the file
+    for warning in setting_warnings(Path(".env"), os.environ):
+        click.echo(f"Warning: {warning}", err=True)
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         raise Failure(f"Invalid settings: {problems}") from None
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+    debug = settings.log_level.strip().upper() == "DEBUG"
+    logging.basicConfig(  # libraries (faiss's loader, httpx, ...) below WARNING only with LOG_LEVEL=DEBUG
+        level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if verbose and not debug:
+        logging.getLogger("bot").setLevel(logging.INFO)
     ctx.obj = {"settings": settings}
 
 
@@ -115,18 +159,78 @@ def index(ctx: click.Context) -> None:
         raise _os_failure(exc) from None
     finally:
         bar.close()
-    for problem in report.skipped:
-        click.echo(f"warning: skipped {problem}", err=True)
-    click.echo(f"Indexed {report.summary()} -> {settings.index_dir}")
+    assert report is not None  # build=True always reports
+    for problem in report.skipped:  # each said once, here; the summary counts them
+        click.echo(f"Warning: skipped {problem}", err=True)
+    counted = dataclasses.replace(report, skipped=[])
+    skipped = f"; skipped {len(report.skipped)} (see above)" if report.skipped else ""
+    click.echo(f"Indexed {counted.summary()}{skipped} -> {settings.index_dir}")
 
 
-def _questions(question: tuple[str, ...]):
-    if question:
-        yield " ".join(question)
-        return
-    for line in sys.stdin:
-        if line.strip():
-            yield line.rstrip("\n")
+# Lines of standard input answered together at most: whatever has arrived, up to this many.
+CHUNK = 256
+
+
+class _Lines:
+    """The lines of a stream, read by a thread and handed out in chunks of what has arrived.
+
+    A chunk never waits for more input than its first line, so a person typing (or a slow pipe)
+    gets each answer at once, while a file piped in is answered in big batches.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._queue: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+        threading.Thread(target=self._read, args=(stream,), name="stdin-lines", daemon=True).start()
+
+    def _read(self, stream: TextIO) -> None:
+        try:
+            for line in stream:
+                self._queue.put(line)
+        except (OSError, ValueError) as exc:  # e.g. input that is not text in the locale's encoding
+            self._queue.put(exc)
+        self._queue.put(None)
+
+    def _take(self, wait: bool) -> str | None:
+        item = self._queue.get() if wait else self._queue.get_nowait()
+        if isinstance(item, BaseException):
+            raise Failure(f"cannot read standard input ({item}): send UTF-8 text, one question per line")
+        return item
+
+    def chunks(self, size: int) -> Iterator[list[str]]:
+        """Lists of up to `size` non-blank lines (newline removed), waiting only for the first."""
+        ended = False
+        while not ended:
+            chunk: list[str] = []
+            line = self._take(wait=True)
+            while line is not None:
+                if line.strip():
+                    chunk.append(line.rstrip("\r\n"))
+                if len(chunk) >= size:
+                    break
+                try:
+                    line = self._take(wait=False)
+                except queue.Empty:
+                    break
+            ended = line is None
+            if chunk:
+                yield chunk
+
+
+def _answers(answerer: Answerer, texts: list[str]) -> Iterator[tuple[str, Answer | QuestionError]]:
+    """(text, Answer or QuestionError) for each text, in order, answered in batches (the batched path)."""
+    from .answer import QuestionError, clean_question
+
+    problems: list[QuestionError | None] = []
+    usable: list[str] = []
+    for text in texts:
+        try:
+            usable.append(clean_question(text))
+            problems.append(None)
+        except QuestionError as exc:
+            problems.append(exc)
+    answers = (answer for batch in answerer.answer_batches(usable) for answer in batch)
+    for text, problem in zip(texts, problems):
+        yield text, problem if problem is not None else next(answers)
 
 
 @cli.command()
@@ -138,21 +242,24 @@ def ask(ctx: click.Context, question: tuple[str, ...], as_json: bool) -> None:
     from .answer import QuestionError
     from .render import to_json, to_terminal
 
+    lines = None if question else _Lines(sys.stdin)  # reads while the index loads
     service = _open(ctx)
+    chunks = lines.chunks(CHUNK) if lines is not None else iter([[" ".join(question)]])
+    out = sys.stdout
     failed = False
-    for text in _questions(question):
-        try:
-            answer = service.answerer.answer(text)
-        except QuestionError as exc:
-            failed = True
-            if as_json:
-                click.echo(json.dumps({"question": text, "answered": False, "answer": str(exc), "citations": [], "error": str(exc)}, ensure_ascii=False))
-            else:
-                click.echo(f"error: {exc}", err=True)
-            continue
-        click.echo(to_json(answer) if as_json else to_terminal(answer))
-        if not as_json and not question:
-            click.echo()
+    for chunk in chunks:
+        for text, result in _answers(service.answerer, chunk):
+            if isinstance(result, QuestionError):
+                failed = True
+                if as_json:
+                    click.echo(json.dumps({"question": text, "answered": False, "answer": str(result), "citations": [], "error": str(result)}, ensure_ascii=False))
+                else:
+                    click.echo(f"Error: {result}", err=True)
+                continue
+            click.echo(to_json(result) if as_json else to_terminal(result))
+            if not as_json and not question:
+                click.echo()
+            out.flush()  # each answer leaves as soon as it is made (a batch at a time)
     if failed and question:
         ctx.exit(1)
 
@@ -167,12 +274,19 @@ def chat(ctx: click.Context) -> None:
     service = _open(ctx)
     titles = ", ".join(a.title for a in service.answerer.index.articles.values())
     click.echo(f"Ask about: {titles}\nType a question (or 'quit').")
+    stdin = sys.stdin
+    interactive = stdin.isatty()  # piped questions get answers without prompts in between
     while True:
-        try:
-            text = click.prompt("?", prompt_suffix=" ", default="", show_default=False)
-        except (EOFError, click.Abort):
-            click.echo()
-            return
+        if interactive:
+            try:
+                text = click.prompt("?", prompt_suffix=" ", default="", show_default=False)
+            except (EOFError, click.Abort):
+                click.echo()
+                return
+        else:
+            text = stdin.readline()
+            if not text:
+                return
         if text.strip().lower() in ("quit", "exit", "q"):
             return
         if not text.strip():
@@ -204,18 +318,24 @@ def eval_(ctx: click.Context, file: Path, hold_out: int, seed: int, failures: in
     answerer = service.answerer
     held: list[str] = []
     if hold_out:
+        undocumented = [i.line for i in items if i.answerable and not i.doc]
+        if undocumented:
+            raise Failure(
+                f'--hold-out needs the article of every answerable question: add "doc" (the article\'s file '
+                f'name) to line {undocumented[0]} of {file}' + (f" and {len(undocumented) - 1} other lines" if len(undocumented) > 1 else "")
+            )
         docs = sorted(answerer.index.articles)
         if hold_out >= len(docs):
             raise Failure(f"--hold-out {hold_out} would leave no article in the index ({len(docs)} articles)")
         held = sorted(random.Random(seed).sample(docs, hold_out))
-        answerer = Answerer(answerer.index.without(set(held)), answerer.encoder, answerer.max_citations)
-        items = [Item(i.question, () if i.doc in held else i.gold, i.doc) for i in items]
+        answerer = Answerer(answerer.index.without(set(held)), answerer.encoder, answerer.max_citations, helper=answerer.helper)
+        items = [Item(i.question, () if i.doc in held else i.gold, i.doc, i.line) for i in items]
     report = evaluate(answerer, items)
     if as_json:
         click.echo(json.dumps({"file": str(file), "held_out": held, **report.as_dict()}))
     else:
         if held:
-            click.echo(f"held out {len(held)} articles: {', '.join(held)}")
+            click.echo(f"held out {len(held)} article{'s' if len(held) > 1 else ''}: {', '.join(held)}")
         for line in report.lines():
             click.echo(line)
     for failure in report.failures[:failures]:
@@ -245,7 +365,10 @@ def run(ctx: click.Context) -> None:
     except InvalidToken:
         raise Failure("Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token with @BotFather") from None
     except NetworkError as exc:
-        raise Failure(redactor.redact(f"Cannot reach the Bot API at TELEGRAM_BASE_URL: {exc}")) from None
+        raise Failure(redactor.redact(
+            f"Cannot reach the Bot API at {settings.telegram_base_url} ({exc}): check the network "
+            f"connection (and TELEGRAM_BASE_URL), then run again"
+        )) from None
     except TelegramError as exc:  # e.g. a garbled getMe answer, or another instance polling (409)
         raise Failure(redactor.redact(f"The Bot API at TELEGRAM_BASE_URL failed: {exc}")) from None
 
@@ -282,7 +405,7 @@ def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repea
           latency_questions: int, burst: int, eval_file: Path | None, no_txtai: bool, work_dir: Path | None,
           sections: str) -> None:
     """Benchmark answering, bursts, builds, reindex, start-up and memory; prints a table and a JSON line."""
-    bench_module = _bench_module(needs_txtai=not no_txtai)
+    bench_module = _bench_module(needs_txtai=not no_txtai and "compare" in sections)
     BenchConfig, run_bench = bench_module.BenchConfig, bench_module.run_bench
 
     settings = _settings(ctx)
@@ -295,11 +418,21 @@ def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repea
         )
     except ValueError as exc:
         raise Failure(str(exc)) from None
-    result = run_bench(config, progress=lambda message: click.echo(f"bench: {message}", err=True))
+    try:
+        result = run_bench(config, progress=lambda message: click.echo(f"bench: {message}", err=True))
+    except ValueError as exc:  # e.g. too few questions for the corpus: say what to give instead
+        raise Failure(f"{exc} (give --questions FILE, or smaller --burst and --latency-questions)") from None
     click.echo(result.table())
     for key, value in result.facts.items():
         click.echo(f"- {key}: {json.dumps(value)}")
     click.echo(result.json_line())
+
+
+def _installed(module: str) -> bool:
+    """Whether an optional module (an extra's) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _bench_module(needs_txtai: bool):
@@ -316,8 +449,9 @@ def _bench_module(needs_txtai: bool):
         require_build_extra()  # it builds indexes and serves with torch as a baseline
     except IndexProblem as exc:
         raise Failure(str(exc)) from None
-    if needs_txtai and importlib.util.find_spec("txtai") is None:
-        raise Failure("The benchmark compares with txtai: pip install -e '.[bench]' (or pass --no-txtai).")
+    if needs_txtai and not _installed("txtai"):
+        raise Failure("bench compares with txtai, which is not installed: run it with --no-txtai, or install "
+                      "the bench extra (.venv/bin/pip install -e '.[bench]')")
     spec = importlib.util.spec_from_file_location("citebot_bench", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up

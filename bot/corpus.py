@@ -224,6 +224,8 @@ def _digest(text: str) -> str:
 def parse_article(doc: str, text: str) -> Article:
     """Parse an article's text; raises ValueError when it has no title or no prose."""
     text = _normalise(text)
+    if "\x00" in text:  # a binary file (or UTF-16) that happens to decode as UTF-8
+        raise ValueError(f"{doc}: not a text file (it holds NUL bytes); save the article as UTF-8 text")
     meta, body = _split_front_matter(text)
     title = meta.get("title", "").strip()
     if not title:  # the first line with text that is not page furniture (e.g. a photo credit)
@@ -240,7 +242,8 @@ def parse_article(doc: str, text: str) -> Article:
     if not paragraphs[0]:
         del paragraphs[0]
     if not paragraphs:
-        raise ValueError(f"{doc}: no article text after the title {title!r}")
+        shown = title if len(title) <= 60 else title[:57] + "..."
+        raise ValueError(f"{doc}: no article text after the title {shown!r}; put the paragraphs below the title")
     return Article(
         doc=doc,
         title=title,
@@ -283,8 +286,8 @@ def load_corpus(corpus_dir: Path) -> Corpus:
             corpus.problems.append(Problem(path.name, f"{path.name}: cannot be read ({exc.strerror})", unreadable=True))
         except ValueError as exc:
             corpus.problems.append(Problem(path.name, str(exc)))
-    for problem in corpus.problems:
-        log.warning("skipped article: %s", problem.message)
+    for problem in corpus.problems:  # said once, by whoever reports the build (BuildReport.skipped)
+        log.debug("skipped article: %s", problem.message)
     return corpus
 
 

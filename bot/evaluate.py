@@ -27,10 +27,30 @@ class Item:
     question: str
     gold: tuple[str, ...]  # empty: the articles don't say
     doc: str | None = None
+    line: int = 0  # in the evaluation file, for messages
 
     @property
     def answerable(self) -> bool:
         return bool(self.gold)
+
+
+LINE_FORM = 'write one JSON object per line: {"q": "the question", "any": ["an answer", ...]} or {"q": ..., "none": true}'
+
+
+def _line_problem(row: object) -> str | None:
+    """What is missing or wrong in a parsed evaluation line, or None."""
+    if not isinstance(row, dict):
+        return f"a JSON object is needed, got {type(row).__name__}"
+    if "q" not in row:
+        return 'no "q" (the question)'
+    if row.get("none"):
+        return None
+    if "any" not in row:
+        return 'no "any" (the answers, a list of strings) and no "none": true (the articles do not say)'
+    gold = row["any"]
+    if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+        return f'"any" must be a list of answer strings, got {json.dumps(gold)[:40]}'
+    return None
 
 
 def read_items(path: Path) -> list[Item]:
@@ -47,17 +67,18 @@ def read_items(path: Path) -> list[Item]:
             continue
         try:
             row = json.loads(line)
-            question = row["q"]
-            gold = () if row.get("none") else row["any"]
-            if not isinstance(gold, (list, tuple)) or not all(isinstance(g, str) for g in gold):
-                raise TypeError('"any" must be a list of answer strings')
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{path}:{number}: not an evaluation line ({exc}): {line[:80]!r}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not an evaluation line: not JSON ({exc.msg}, column {exc.colno}); {LINE_FORM}") from None
+        problem = _line_problem(row)
+        if problem:
+            raise ValueError(f"{path}:{number}: not an evaluation line: {problem}; {LINE_FORM}")
+        question = row["q"]
+        gold = () if row.get("none") else row["any"]
         try:
             clean_question(question)
         except ValueError as exc:  # QuestionError: evaluating would stop half-way
             raise ValueError(f"{path}:{number}: unusable question: {exc}") from None
-        items.append(Item(question, tuple(gold), row.get("doc")))
+        items.append(Item(question, tuple(gold), row.get("doc"), number))
     if not items:
         raise ValueError(f'{path}: no questions; write one JSON object per line: {{"q": ..., "any": [...]}}')
     return items
@@ -125,12 +146,11 @@ def evaluate(answerer: Answerer, items: Iterable[Item], depth: int = 10, batch: 
     """Ask every question; P@1 needs an answer, MRR ranks the first `depth` sentences."""
     report = Report()
     items = list(items)
+    # the batched path `ask` answers with: `batch` questions an encode, the next one encoded meanwhile
+    ranked = answerer.rank_many([clean_question(i.question) for i in items], batch)
     for start in range(0, len(items), batch):
         chunk = items[start : start + batch]
-        questions = [clean_question(i.question) for i in chunk]
-        vectors = answerer.encoder.encode(questions)
-        for item, question, vector in zip(chunk, questions, vectors):
-            choice = answerer.rank(question, vector)
+        for item, choice in zip(chunk, next(ranked)):
             texts = [fold(answerer.index.sentences[i].text) for i in choice.ids[:depth]]
             gold = [fold(g) for g in item.gold]
             hits = [any(g in t for g in gold) for t in texts]

@@ -97,8 +97,11 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)  # problem messages
 
     def summary(self) -> str:
+        def count(n: int, noun: str) -> str:
+            return f"{n} {noun}" + ("" if n == 1 else "s")
+
         parts = [
-            f"{self.articles} articles, {self.sentences} sentences indexed "
+            f"{count(self.articles, 'article')}, {count(self.sentences, 'sentence')} "
             f"({self.embedded} embedded) in {self.seconds:.1f}s"
         ]
         for label, docs in (("added", self.added), ("changed", self.changed), ("removed", self.removed)):

@@ -31,6 +31,7 @@ from .index import (
     BuildReport, IndexProblem, LazyEncoder, SentenceIndex, current_build, read_manifest, sha256_file,
 )
 from .onnx_encoder import OnnxProblem, configured_dimension, exportable, has_export
+from .progress import Progress, say_step
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ BUILD_EXTRA_HINT = "pip install 'citebot[build]' (in a clone: pip install -e '.[
 # Errors a build reports; they cross the process boundary as pickled objects.
 BUILD_ERRORS = (CorpusError, ModelError, IndexProblem, OnnxProblem, OSError, ValueError)
 
-Progress = Callable[[int, int], None]
 
 
 class Action(enum.Enum):
@@ -150,17 +150,21 @@ def update_index(
         if plan.action is not Action.USE:
             log.info("building the index (%s): %s", plan.action.value, plan.reason)
             require_build_extra()
+            say_step(progress, "reading the articles")
             corpus = plan.corpus or load_corpus(job.corpus_dir)
             unreadable = [p.message for p in corpus.problems if p.unreadable]
             if unreadable:
                 raise CorpusError("; ".join(unreadable) + " (fix or remove the file, then reindex)")
             previous = _previous(job.index_dir) if plan.action is Action.REFRESH else None
+            say_step(progress, "loading the model and embedding new sentences")
             index, report = SentenceIndex.build(corpus, encoder, previous, progress)
+            say_step(progress, "writing the index")
             index.save(job.index_dir)
             _prune_builds(job.index_dir)
             report.seconds = time.perf_counter() - started
         if plan.export:
             require_build_extra()
+            say_step(progress, "exporting the model to ONNX")
             _export(job, encoder)
     return report
 
@@ -288,6 +292,8 @@ class BuildProcess:
                     ) from None
                 if kind == "progress" and progress is not None:
                     progress(*value)
+                elif kind == "step":
+                    say_step(progress, value)
                 elif kind == "error":
                     raise value
                 elif kind == "done":
@@ -309,11 +315,24 @@ class BuildProcess:
             process.join()
 
 
+class _Relay:
+    """The build process's progress: embedding counts and named steps, sent to the parent."""
+
+    def __init__(self, sender: Connection) -> None:
+        self.sender = sender
+
+    def __call__(self, done: int, total: int) -> None:
+        self.sender.send(("progress", (done, total)))
+
+    def step(self, label: str) -> None:
+        self.sender.send(("step", label))
+
+
 def _child_main(job: IndexJob, sender: Connection) -> None:
     """Entry point of the build process: progress, then the report or the error, through `sender`."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        report = update_index(job, progress=lambda done, total: sender.send(("progress", (done, total))))
+        report = update_index(job, progress=_Relay(sender))
     except BUILD_ERRORS as exc:
         sender.send(("error", exc))
         return

@@ -21,12 +21,27 @@ def to_terminal(answer: Answer, width: int = 88) -> str:
         return f"{answer.answer} I found nothing in the articles that answers: {answer.question}"
     lines = []
     for c in answer.citations:
-        lines.append(textwrap.fill(f"[{c.n}] \u201c{c.text}\u201d", width, subsequent_indent="    "))
+        lines.append(textwrap.fill(f"[{c.n}] {_quoted(c.text)}", width, subsequent_indent="    "))
     lines.append("")
+    first: dict[str, int] = {}  # article -> the citation that named it
     for c in answer.citations:
+        if c.doc in first:  # the title (often long) once; later citations point back to it
+            lines.append(f"[{c.n}] same article as [{first[c.doc]}], paragraph {c.paragraph}, sentence {c.sentence}")
+            continue
+        first[c.doc] = c.n
         source = f"[{c.n}] {_where(c)} ({c.doc})"
         lines.append(source + (f" {c.url}" if c.url else ""))
     return "\n".join(lines)
+
+
+_QUOTES = "\u201c\u201d\u201e\""
+
+
+def _quoted(text: str) -> str:
+    """The sentence in curly quotes, or as it is when it has quotation marks of its own (no ““…)."""
+    if any(mark in text for mark in _QUOTES):
+        return text
+    return f"\u201c{text}\u201d"
 
 
 def to_json(answer: Answer) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
+from typing import Mapping
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -93,3 +95,46 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return str(value) if isinstance(value, int) else value
+
+
+# Prefixes only this bot's settings use: an unknown key with one of them in the environment is a slip.
+_OUR_PREFIXES = ("TELEGRAM_", "WEBHOOK_")
+
+
+def _closest(key: str, names: list[str], cutoff: float) -> str | None:
+    match = difflib.get_close_matches(key, names, n=1, cutoff=cutoff)
+    return match[0] if match else None
+
+
+def setting_warnings(env_file: Path | None, environ: Mapping[str, str]) -> list[str]:
+    """What the settings would silently ignore, one line each: a `.env` line that cannot be read
+    (named by file and line, its text not shown: it may hold the token), a key in `.env` that is
+    not a setting, and a key in the environment that looks like one (TELEGRAM_*, WEBHOOK_*, or
+    close to a setting's name), with the closest valid name."""
+    from dotenv.parser import parse_stream
+
+    names = sorted(name.upper() for name in Settings.model_fields)
+    warnings: list[str] = []
+    if env_file is not None and env_file.is_file():
+        try:
+            with env_file.open(encoding="utf-8") as stream:
+                bindings = list(parse_stream(stream))
+        except (OSError, UnicodeDecodeError) as exc:
+            return [f"{env_file} cannot be read ({exc}); its settings are ignored"]
+        for binding in bindings:
+            where = f"{env_file} line {binding.original.line}"
+            if binding.error:
+                warnings.append(f"{where} is not NAME=value and is ignored: fix it or put # in front")
+            elif binding.key is not None and binding.key.upper() not in names:
+                near = _closest(binding.key.upper(), names, 0.6)
+                hint = f"did you mean {near}?" if near else "see .env.example for the settings"
+                warnings.append(f"{binding.key} ({where}) is not a setting and is ignored; {hint}")
+    for key in sorted(environ):
+        upper = key.upper()
+        if upper in names:
+            continue
+        near = _closest(upper, names, 0.85 if not upper.startswith(_OUR_PREFIXES) else 0.6)
+        if near or upper.startswith(_OUR_PREFIXES):
+            hint = f"did you mean {near}?" if near else "see .env.example for the settings"
+            warnings.append(f"{key} (in the environment) is not a setting and is ignored; {hint}")
+    return warnings

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from bot.answer import MAX_QUESTION_CHARS, NOT_FOUND, OVERLAP_LIMIT, Answerer, QuestionError, clean_question
+from bot.answer import BULK_BATCH, MAX_QUESTION_CHARS, NOT_FOUND, OVERLAP_LIMIT, Answerer, QuestionError, clean_question
 from bot.split import split_sentences
 
 AMAZON = "amazon-rainforest.md"
@@ -153,6 +153,17 @@ def test_words_scored_while_the_question_is_encoded_give_the_same_answers(answer
     assert answerer.answer_many(questions) == serial.answer_many(questions)
     burst = (questions * 3)[: OVERLAP_LIMIT + 5]  # beyond the limit: scored after the encode
     assert answerer.answer_many(burst) == serial.answer_many(burst)
+
+
+def test_bulk_answers_encoded_on_the_helper_batch_by_batch_are_the_same(answerer):
+    """Beyond one batch the helper encodes the next batch while this thread ranks: same answers, same order."""
+    questions = [q for q, *_ in ANSWERABLE] + UNRELATED
+    bulk = (questions * 12)[: 2 * BULK_BATCH + 7]  # three batches
+    serial = Answerer(answerer.index, answerer.encoder, answerer.max_citations)
+    batches = list(answerer.answer_batches(bulk))
+    assert [len(b) for b in batches] == [BULK_BATCH, BULK_BATCH, 7]
+    assert [a for b in batches for a in b] == serial.answer_many(bulk)
+    assert [a.question for a in answerer.answer_many(bulk)] == bulk
 
 
 # --- questions that cannot be asked ----------------------------------------------------------

@@ -148,7 +148,7 @@ def test_index_command_builds_the_index_and_prints_a_summary(indexed):
     assert result.returncode == 0, result.stderr
     sentences = len(split_articles(load_corpus(corpus_dir).articles)[0])
     [line] = result.stdout.strip().splitlines()
-    assert line.startswith(f"Indexed 2 articles, {sentences} sentences indexed ({sentences} embedded) in ")
+    assert line.startswith(f"Indexed 2 articles, {sentences} sentences ({sentences} embedded) in ")
     assert line.endswith(f"-> {index_dir}")
     assert (index_dir / "CURRENT").is_file()
     assert "Traceback" not in result.stderr
@@ -194,6 +194,74 @@ def test_ask_without_a_question_answers_each_line_of_stdin(indexed):
     assert rows[1]["citations"] == []
     assert "rabies" in rows[2]["citations"][0]["text"]
     assert {r["citations"][0]["doc"] for r in (rows[0], rows[2])} == {"amazon-rainforest.md"}
+
+
+def test_a_slow_pipe_gets_each_answer_before_sending_the_next_question(indexed):
+    """Questions are batched from what has arrived: an answer never waits for the next line."""
+    import selectors
+
+    corpus_dir, index_dir, _ = indexed
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_VARS}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", CORPUS_DIR=str(corpus_dir), INDEX_DIR=str(index_dir))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bot", "ask", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True, cwd=corpus_dir.parent, env=env,
+    )
+    questions = ["What is the atomic number of oxygen?", "???", "Which disease can vampire bats spread?"]
+    try:
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(child.stdout, selectors.EVENT_READ)
+            for question in questions:
+                child.stdin.write(question + "\n")
+                child.stdin.flush()  # the pipe stays open: more questions might come
+                # a guard against a hang, not a timing: the answer must come while stdin is open
+                assert waiting.select(timeout=120), f"no answer to {question!r} before the next line"
+                row = json.loads(child.stdout.readline())
+                assert row["question"] == question
+                assert_contract(row)
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+    assert child.stdout.read() == ""
+
+
+def test_run_with_the_bot_api_unreachable_is_three_lines_at_most(indexed):
+    """No library chatter, no traceback, one line per problem; the last line says what to do."""
+    corpus_dir, index_dir, _ = indexed
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    result = run_bot("run", cwd=corpus_dir.parent, env={
+        "CORPUS_DIR": str(corpus_dir), "INDEX_DIR": str(index_dir), "TELEGRAM_BOT_TOKEN": token,
+        "TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot", "TELEGRAM_RETRIES": "2",  # port 9: nothing listens
+    })
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 3, result.stderr
+    assert "Traceback" not in result.stderr and "faiss" not in result.stderr
+    assert lines[-1].startswith("Error: Cannot reach the Bot API at http://127.0.0.1:9/bot")
+    assert "check the network" in lines[-1]
+    assert token.partition(":")[2] not in result.stderr
+
+
+def test_run_with_a_refused_token_is_three_lines_at_most(indexed):
+    from .telegram.fake_api import FakeBotApi
+
+    corpus_dir, index_dir, _ = indexed
+    api = FakeBotApi("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw").start()
+    wrong = "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    try:
+        result = run_bot("run", cwd=corpus_dir.parent, env={
+            "CORPUS_DIR": str(corpus_dir), "INDEX_DIR": str(index_dir), "TELEGRAM_BOT_TOKEN": wrong,
+            "TELEGRAM_BASE_URL": api.base_url, "TELEGRAM_BASE_FILE_URL": api.base_file_url, "NO_PROXY": "127.0.0.1",
+        })
+    finally:
+        api.stop()
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[-1] == "Error: Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token with @BotFather"
+    assert wrong.partition(":")[2] not in result.stderr
 
 
 def test_missing_corpus_fails_in_one_line_without_traceback(tmp_path):
@@ -267,7 +335,8 @@ def test_ask_rejects_an_unusable_question_with_a_hint(fake_index):
     result = invoke(*fake_index, "ask", "???")
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert_one_line_error(result.stderr, "error:", "in words")
+    assert_one_line_error(result.stderr, "Error: ", "in words")
+    assert "error:" not in result.stderr  # one capitalised "Error:" as every other error line
 
 
 def test_ask_json_reports_an_unusable_question_as_json(fake_index):
@@ -327,9 +396,39 @@ def test_index_warns_about_bad_files_and_indexes_the_rest(home, small_corpus, fa
     (small_corpus / "broken.txt").write_bytes(b"Caf\xe9 news\n\nThe caf\xe9 opened.\n")
     result = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake", "index")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("Indexed 1 articles, 4 sentences indexed")
-    assert "skipped 1: broken.txt: not UTF-8" in result.stdout
-    assert "warning: skipped broken.txt: not UTF-8" in result.stderr
+    assert result.stdout.startswith("Indexed 1 article, 4 sentences (4 embedded) in ")
+    assert "; skipped 1 (see above) -> " in result.stdout
+    # said once, where it happens, with what to do; not again as a log line or in the summary
+    assert result.stderr.splitlines() == ["Warning: skipped broken.txt: not UTF-8 text (byte 3); save it as UTF-8"]
+    again = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake",
+                   "ask", "When does the festival end?")
+    assert again.exit_code == 0, again.output
+    assert again.stderr == ""  # the index is up to date: nothing to say on every ask
+
+
+def test_a_file_of_nul_bytes_is_named_briefly(home, small_corpus, fake_model):
+    (small_corpus / "zeros.txt").write_bytes(b"\x00" * 3000)
+    result = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake", "index")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "Warning: skipped zeros.txt: not a text file (it holds NUL bytes); save the article as UTF-8 text"
+    ]
+    assert "\\x00" not in result.output
+
+
+def test_index_on_a_terminal_says_each_step_with_its_time(home, small_corpus, fake_model, monkeypatch):
+    import re
+
+    args = ["--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake", "index"]
+    quiet = invoke(*args)
+    assert quiet.exit_code == 0 and quiet.stderr == ""  # not a terminal: no progress
+    monkeypatch.setattr(cli_module, "_on_terminal", lambda: True)
+    (small_corpus / "more.md").write_text("More news\n\nThe bay was calm on Saturday.\n", encoding="utf-8")
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    for step in ("reading the articles", "loading the model fake", "writing the index"):
+        assert re.search(rf"^{step} \.\.\. \d+\.\d s$", result.stderr, re.MULTILINE), result.stderr
+    assert "embedding sentences: 100%" in result.stderr
 
 
 def test_index_into_a_file_says_what_to_check(home, small_corpus, fake_model):
@@ -409,8 +508,12 @@ def test_eval_reports_precision_and_declines(home, fake_index):
         (['{"q": "How many visitors?", "any": "40,000"}'], ":1: not an evaluation line"),
         (['{"q": "How many visitors?", "any": ["40,000"]}', '{"q": "   ", "any": ["x"]}'], ":2: unusable question"),
         ([""], "no questions"),
+        (['{"q": "How many visitors?"}'], ':1: not an evaluation line: no "any" (the answers, a list of strings) and no "none"'),
+        (['{"question": "How many visitors?", "any": ["40,000"]}'], ':1: not an evaluation line: no "q" (the question)'),
+        (['["How many visitors?", "40,000"]'], ":1: not an evaluation line: a JSON object is needed, got list"),
     ],
-    ids=["not JSON", "no q", "any not a list", "any a string", "blank question", "empty file"],
+    ids=["not JSON", "no q", "any not a list", "any a string", "blank question", "empty file", "no any",
+         "question for q", "a list"],
 )
 def test_bad_eval_file_is_refused_before_any_work(home, small_corpus, lines, fragment):
     path = _eval_file(home, *lines)
@@ -432,6 +535,38 @@ def test_missing_eval_file(home, small_corpus):
     assert result.exit_code == 2
     assert "nope.jsonl" in result.stderr and "does not exist" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_hold_out_needs_the_doc_of_each_answerable_question(home, fake_index):
+    path = _eval_file(
+        home,
+        '{"q": "How many visitors are expected?", "any": ["40,000"], "doc": "harbour.md"}',
+        '{"q": "Who won the 2018 World Cup?", "none": true}',
+        '{"q": "When does the festival end?", "any": ["Sunday"]}',
+    )
+    result = invoke(*fake_index, "eval", str(path), "--hold-out", "1")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, 'Error: --hold-out needs the article', 'add "doc"', f"line 3 of {path}")
+
+
+def test_hold_out_counts_the_held_articles_questions_as_unanswerable(home, small_corpus, fake_model):
+    (small_corpus / "ferry.md").write_text(
+        "Ferry strike ends\n\nThe ferry workers returned to work on Monday after a two-week strike.\n", encoding="utf-8"
+    )
+    path = _eval_file(
+        home,
+        '{"q": "How many visitors are expected?", "any": ["40,000"], "doc": "harbour.md"}',
+        '{"q": "When did the ferry workers return to work?", "any": ["Monday"], "doc": "ferry.md"}',
+    )
+    update_index(IndexJob(small_corpus, home / "index", FakeEncoder.name), FakeEncoder)
+    args = ["--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", FakeEncoder.name]
+    result = invoke(*args, "eval", str(path), "--hold-out", "1", "--seed", "0", "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    [held] = figures["held_out"]
+    assert (figures["answerable"], figures["unanswerable"]) == (1, 1)  # the held-out article's question must be declined
+    text = invoke(*args, "eval", str(path), "--hold-out", "1", "--seed", "0")
+    assert text.stdout.startswith(f"held out 1 article: {held}\n")
 
 
 def test_hold_out_of_every_article_is_refused(home, fake_index):
@@ -485,7 +620,7 @@ def test_dotenv_is_read_and_the_environment_wins_over_it(home, small_corpus, fak
     env = {"CORPUS_DIR": str(small_corpus), "INDEX_DIR": str(home / "i"), "EMBEDDING_MODEL": FakeEncoder.name}
     result = invoke("index", env=env)
     assert result.exit_code == 0, result.output
-    assert "Indexed 1 articles" in result.stdout
+    assert "Indexed 1 article, " in result.stdout
 
 
 def test_unknown_model_says_what_to_set_and_flag_beats_environment(home, small_corpus):
@@ -505,3 +640,111 @@ def test_invalid_setting_is_one_line(home):
     result = invoke("index", env={"MAX_CITATIONS": "99"})
     assert result.exit_code == 1
     assert_one_line_error(result.stderr, "Error: Invalid settings: MAX_CITATIONS")
+
+
+# --- settings that would be silently ignored --------------------------------------------------
+
+
+def test_misspelled_key_in_dotenv_is_warned_with_the_closest_name(home, fake_index):
+    secret = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    (home / ".env").write_text(f"TELEGRAM_TOKEN={secret}\n", encoding="utf-8")
+    result = invoke(*fake_index, "start", stdin="When does the festival end?\n")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "Warning: TELEGRAM_TOKEN (.env line 1) is not a setting and is ignored; did you mean TELEGRAM_BOT_TOKEN?"
+    ]
+    assert secret not in result.output
+    assert "fireworks" in result.stdout  # the terminal chat, since no token is set
+
+
+def test_misspelled_key_in_the_environment_is_warned(home, fake_index):
+    result = invoke(*fake_index, "ask", "When does the festival end?", env={"TELEGRAM_TOKEN": "x", "MAX_CITATION": "2"})
+    assert result.exit_code == 0, result.output
+    assert "Warning: MAX_CITATION (in the environment) is not a setting and is ignored; did you mean MAX_CITATIONS?" in result.stderr
+    assert "did you mean TELEGRAM_BOT_TOKEN?" in result.stderr
+    assert len(result.stderr.splitlines()) == 2
+
+
+def test_unparsable_dotenv_line_is_named_by_file_and_line(home, fake_index):
+    (home / ".env").write_text("# settings\nMAX_CITATIONS=2\nthis is not a setting line\n", encoding="utf-8")
+    result = invoke(*fake_index, "ask", "When does the festival end?")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "Warning: .env line 3 is not NAME=value and is ignored: fix it or put # in front"
+    ]
+    assert "python-dotenv" not in result.stderr and "this is not" not in result.stderr
+
+
+# --- manage.py -------------------------------------------------------------------------------
+
+
+def test_manage_py_help_exits_0_and_a_wrong_command_sets_nothing_up(tmp_path):
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=60)
+
+    for flag in ("--help", "-h"):
+        result = manage(flag)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("usage: python3 manage.py")
+        for command in ("start", "test", "setup"):
+            assert command in result.stdout
+    wrong = manage("strat")
+    assert wrong.returncode == 2
+    assert wrong.stdout == ""  # nothing was set up or installed
+    assert "invalid choice: 'strat'" in wrong.stderr
+
+
+# --- optional extras -------------------------------------------------------------------------
+
+
+def test_bench_without_txtai_says_which_flag_or_extra_before_any_work(home, small_corpus, monkeypatch):
+    monkeypatch.setattr(cli_module, "_installed", lambda module: module != "txtai")
+    result = invoke("--corpus-dir", str(small_corpus), "bench")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: bench compares with txtai", "--no-txtai", "'.[bench]'")
+    assert not (home / "index").exists()
+
+
+# --- wording ---------------------------------------------------------------------------------
+
+QUOTED_ARTICLE = """---
+title: The harbour festival of the old port town opens with tall ships, fireworks and a parade
+---
+
+\u201cI believe the harbour festival will double in size next year,\u201d said Mayor Anna Berg.
+
+The fireworks over the bay start at nine on Sunday. The fireworks over the bay last one hour on Sunday.
+"""
+
+
+def test_terminal_answers_quote_a_quotation_once(home, fake_model):
+    corpus = home / "articles"
+    corpus.mkdir()
+    (corpus / "fest.md").write_text(QUOTED_ARTICLE, encoding="utf-8")
+    update_index(IndexJob(corpus, home / "index", FakeEncoder.name), FakeEncoder)
+    args = ["--corpus-dir", str(corpus), "--index-dir", str(home / "index"), "--model", FakeEncoder.name, "ask"]
+    title = "The harbour festival of the old port town opens with tall ships, fireworks and a parade"
+    quoted = invoke(*args, "What does Mayor Anna Berg believe about the harbour festival?")
+    assert quoted.exit_code == 0, quoted.output
+    assert quoted.stdout.startswith("[1] \u201cI believe the harbour festival will double")  # not \u201c\u201cI believe
+    assert "\u201c\u201c" not in quoted.stdout and "\u201d\u201d" not in quoted.stdout
+    assert quoted.stdout.count(title) == 1
+    plain = invoke(*args, "When do the fireworks over the bay start on Sunday?")
+    assert plain.exit_code == 0, plain.output
+    assert plain.stdout.startswith("[1] \u201cThe fireworks over the bay")  # no quotes of its own: quoted
+    # (a long title named once however many citations come from its article: tests/test_render.py)
+
+
+def test_piped_chat_leaves_no_bare_prompt(fake_index):
+    result = invoke(*fake_index, "chat", stdin="When does the festival end?\n")
+    assert result.exit_code == 0, result.output
+    assert "fireworks over the bay" in result.stdout
+    assert not any(line.startswith("?") for line in result.stdout.splitlines()), result.stdout
+    assert result.stdout.endswith("\n\n") and not result.stdout.rstrip().endswith("?")
+
+
+def test_bench_on_a_corpus_too_small_for_its_questions_is_one_line(home, small_corpus):
+    result = invoke("bench", "--corpus", str(small_corpus), "--no-txtai", "--work-dir", str(home / "bench"))
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: only", "needed", "--questions FILE")

@@ -91,6 +91,24 @@ def test_terminal_shows_quotes_then_where_they_come_from():
     ]
 
 
+def test_terminal_names_an_article_once_and_quotes_a_quotation_once():
+    title = "The harbour festival of the old port town opens with tall ships, fireworks and a grand parade"
+    out = to_terminal(_answer(
+        _citation(1, text="\u201cI believe it will grow,\u201d said the mayor.", title=title, paragraph=1),
+        _citation(2, text="Other news.", title="Ferry strike", doc="ferry.md", paragraph=2),
+        _citation(3, text="The festival ends on Sunday.", title=title, paragraph=3, sentence=2),
+    ))
+    assert out.splitlines() == [
+        "[1] \u201cI believe it will grow,\u201d said the mayor.",  # not \u201c\u201cI believe
+        "[2] \u201cOther news.\u201d",
+        "[3] \u201cThe festival ends on Sunday.\u201d",
+        "",
+        f"[1] {title}, paragraph 1, sentence 1 (harbour.md)",
+        "[2] Ferry strike, paragraph 2, sentence 1 (ferry.md)",
+        "[3] same article as [1], paragraph 3, sentence 2",
+    ]
+
+
 def test_terminal_wraps_long_quotes_without_losing_words():
     text = " ".join(f"word{n}" for n in range(60)) + "."
     out = to_terminal(_answer(_citation(text=text)), width=40)

@@ -64,14 +64,39 @@ def protect_logs(settings: Settings) -> RedactSecrets:
     return redactor
 
 
+class NoExpectedTracebacks(logging.Filter):
+    """Drops the traceback of an expected failure (network down, token refused): its message says it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from telegram.error import InvalidToken, NetworkError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, (NetworkError, InvalidToken)):
+            record.msg, record.args = f"{record.getMessage()} ({type(error).__name__}: {error})", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_logging(settings: Settings) -> RedactSecrets:
-    """Log at LOG_LEVEL to stderr with secrets redacted everywhere; httpx's per-request lines off."""
+    """Log at LOG_LEVEL to stderr with secrets redacted everywhere; httpx's per-request lines off.
+
+    LOG_LEVEL is for the bot's own loggers: libraries (faiss's loader, python-telegram-bot,
+    httpx) log only warnings and errors unless LOG_LEVEL is DEBUG. Expected failures carry no
+    traceback below DEBUG.
+    """
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format=FORMAT, stream=sys.stderr)
-    root.setLevel(settings.log_level.upper())
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        raise ValueError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+    root.setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
+    logging.getLogger("bot").setLevel(level)
     redactor = protect_logs(settings)
+    quiet = NoExpectedTracebacks()
     for handler in root.handlers:
+        if level > logging.DEBUG and not any(isinstance(f, NoExpectedTracebacks) for f in handler.filters):
+            handler.addFilter(quiet)  # before the redactor, which formats the traceback
         handler.addFilter(redactor)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return redactor

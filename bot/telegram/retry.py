@@ -76,7 +76,9 @@ def _log_retry(endpoint: str) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         pause = state.next_action.sleep if state.next_action else 0.0
-        log.warning("%s failed (%s); retry %d in %.1f s", endpoint, error, state.attempt_number, pause)
+        # said once per request; the later retries of the same request only at DEBUG
+        level = logging.WARNING if state.attempt_number == 1 else logging.DEBUG
+        log.log(level, "%s failed (%s); retry %d in %.1f s", endpoint, error, state.attempt_number, pause)
 
     return before_sleep
 
