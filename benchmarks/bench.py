@@ -348,7 +348,7 @@ def bulk_ask_figure(corpus_dir: Path, index_dir: Path, config: BenchConfig, ques
     Rounds interleave T(1), T(n) and the encode; the figure is the median of the rounds'
     differences. Needs the index and its ONNX export in `index_dir`.
     """
-    from .onnx_encoder import OnnxEncoder, onnx_dir
+    from bot.onnx_encoder import OnnxEncoder, onnx_dir
 
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
