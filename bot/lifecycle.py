@@ -143,10 +143,17 @@ def update_index(
         _prune_builds(job.index_dir)
         plan = decide(job)
         report: BuildReport | None = None
+        def load_model(factory: Callable[[], Encoder]) -> Callable[[], Encoder]:
+            def load() -> Encoder:
+                say_step(progress, f"loading the model {job.model}")
+                return factory()
+
+            return load
+
         if encoder_factory is None:  # the dimension from the model's config: no model loaded to reuse vectors
-            encoder = LazyEncoder(_default_encoder(job), job.model, configured_dimension(job.model))
+            encoder = LazyEncoder(load_model(_default_encoder(job)), job.model, configured_dimension(job.model))
         else:
-            encoder = LazyEncoder(encoder_factory, job.model)
+            encoder = LazyEncoder(load_model(encoder_factory), job.model)
         if plan.action is not Action.USE:
             log.info("building the index (%s): %s", plan.action.value, plan.reason)
             require_build_extra()
@@ -156,7 +163,6 @@ def update_index(
             if unreadable:
                 raise CorpusError("; ".join(unreadable) + " (fix or remove the file, then reindex)")
             previous = _previous(job.index_dir) if plan.action is Action.REFRESH else None
-            say_step(progress, "loading the model and embedding new sentences")
             index, report = SentenceIndex.build(corpus, encoder, previous, progress)
             say_step(progress, "writing the index")
             index.save(job.index_dir)
@@ -198,7 +204,7 @@ def _export(job: IndexJob, encoder: LazyEncoder) -> None:
 
     loaded = encoder.load() if encoder.loaded else None
     if not isinstance(loaded, SentenceTransformerEncoder) or loaded.name != job.model:
-        loaded = SentenceTransformerEncoder(job.model, job.threads)
+        loaded = SentenceTransformerEncoder(job.model, job.threads)  # torch: what the export is made from
     try:
         export_onnx(loaded, job.index_dir)
     except ModelError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bot import cli as cli_module
 from bot.cli import cli
 from bot.corpus import load_corpus
 from bot.lifecycle import IndexJob, update_index
