@@ -45,6 +45,7 @@ class Citation:
     score: float
     url: str | None = None
     sentence_id: int = -1
+    source: str | None = None  # the agency or publication, and the date, e.g. "Bloomberg, 2019-04-25"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Answer:
         }
 
 
-_CITATION_KEYS = ("doc", "title", "text", "paragraph", "sentence", "score", "url")
+_CITATION_KEYS = ("doc", "title", "text", "paragraph", "sentence", "score", "url", "source")
 
 
 def clean_question(text: str) -> str:
@@ -211,6 +212,7 @@ class Answerer:
                 Citation(
                     n, sentence.doc, article.title, sentence.text, sentence.paragraph,
                     sentence.sentence, round(s, 4), article.url, i,
+                    ", ".join(x for x in (article.agency, article.published) if x) or None,
                 )
             )
         return tuple(cited)

@@ -29,7 +29,7 @@ def to_terminal(answer: Answer, width: int = 88) -> str:
             lines.append(f"[{c.n}] same article as [{first[c.doc]}], paragraph {c.paragraph}, sentence {c.sentence}")
             continue
         first[c.doc] = c.n
-        source = f"[{c.n}] {_where(c)} ({c.doc})"
+        source = f"[{c.n}] {_where(c)} ({c.doc})" + (f", {c.source}" if c.source else "")
         lines.append(source + (f" {c.url}" if c.url else ""))
     return "\n".join(lines)
 
@@ -62,7 +62,8 @@ def to_telegram_html(answer: Answer) -> str:
         title = html.escape(c.title)
         if c.url and c.url.startswith(("http://", "https://")):
             title = f'<a href="{html.escape(c.url, quote=True)}">{title}</a>'
-        sources.append(f"[{c.n}] {title}, \u00b6{c.paragraph} s{c.sentence}")
+        source = f", {html.escape(c.source)}" if c.source else ""
+        sources.append(f"[{c.n}] {title}, \u00b6{c.paragraph} s{c.sentence}{source}")
     return "\n".join(parts) + "\n" + "\n".join(sources)
 
 

@@ -185,7 +185,7 @@ def test_index_command_during_a_rebuild_waits_and_neither_build_is_lost(news_ser
                 waiting = line
                 break
         assert waiting, "the index command did not wait for the running build"
-        assert service.answerer.answer("What is the chemical symbol of oxygen?").citations  # still serving
+        assert service.answerer.answer("Where did Kim step onto a red carpet?").citations  # still serving
     finally:
         gate.set()
         rebuild.join()
