@@ -11,8 +11,9 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 from pydantic import ValidationError
@@ -229,7 +230,7 @@ def _answers(answerer: Answerer, texts: list[str]) -> Iterator[tuple[str, Answer
         except QuestionError as exc:
             problems.append(exc)
     answers = (answer for batch in answerer.answer_batches(usable) for answer in batch)
-    for text, problem in zip(texts, problems):
+    for text, problem in zip(texts, problems, strict=True):
         yield text, problem if problem is not None else next(answers)
 
 
@@ -476,8 +477,8 @@ def _echo_outcome(outcome) -> None:
 
 def _reindex_and_report(ctx: click.Context, outcomes: list) -> None:
     """Reindex once if anything changed, then print one line per article saved."""
-    from .ingest import reindex, sentence_counts
     from .index import IndexProblem
+    from .ingest import reindex, sentence_counts
 
     saved = [o.saved for o in outcomes if o.saved is not None]
     if not saved:

@@ -14,10 +14,11 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import faiss
 import numpy as np
@@ -201,9 +202,9 @@ class SentenceIndex:
         cls,
         corpus: Corpus,
         encoder: Encoder,
-        previous: "SentenceIndex | None" = None,
+        previous: SentenceIndex | None = None,
         progress: Callable[[int, int], None] | None = None,
-    ) -> tuple["SentenceIndex", BuildReport]:
+    ) -> tuple[SentenceIndex, BuildReport]:
         """Split and embed the corpus, reusing vectors of unchanged sentences from `previous`."""
         if not corpus.articles:
             detail = "; ".join(p.message for p in corpus.problems) or "the folder has no .txt or .md file"
@@ -212,7 +213,7 @@ class SentenceIndex:
         sentences, passages = split_articles(corpus.articles)
         known: dict[str, np.ndarray] = {}
         if previous is not None and previous.model == encoder.name and previous.vectors.shape[1] == encoder.dimension:
-            for sentence, vector in zip(previous.sentences, previous.vectors):
+            for sentence, vector in zip(previous.sentences, previous.vectors, strict=True):
                 title = previous.articles[sentence.doc].title
                 known[_text_key(embedding_text(title, sentence.text))] = vector
         titles = {a.doc: a.title for a in corpus.articles}
@@ -225,7 +226,7 @@ class SentenceIndex:
         for start in range(0, len(todo), batch):
             rows = todo[start : start + batch]
             encoded = encoder.encode([texts[i] for i in rows])
-            for row, vector in zip(rows, encoded):
+            for row, vector in zip(rows, encoded, strict=True):
                 known[keys[row]] = vector
             if progress:
                 progress(min(start + batch, len(todo)), len(todo))
@@ -238,7 +239,7 @@ class SentenceIndex:
             "model": encoder.name,
             "dimension": int(encoder.dimension),
             "corpus": fingerprint,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "articles": len(corpus.articles),
             "sentences": len(sentences),
             "faiss": "flat" if len(sentences) <= FLAT_LIMIT else "hnsw",
@@ -257,7 +258,7 @@ class SentenceIndex:
         )
         return index, report
 
-    def without(self, docs: set[str]) -> "SentenceIndex":
+    def without(self, docs: set[str]) -> SentenceIndex:
         """A copy without the given articles (no re-encoding), for held-out evaluation."""
         unknown = docs - set(self.articles)
         if unknown:
@@ -312,7 +313,7 @@ class SentenceIndex:
         return build_dir
 
     @classmethod
-    def load(cls, index_dir: Path) -> "SentenceIndex":
+    def load(cls, index_dir: Path) -> SentenceIndex:
         """Load the current build, verifying every file against the manifest's checksums."""
         build_dir, manifest = read_manifest(index_dir)
         try:

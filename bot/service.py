@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .answer import Answerer
 from .encoder import Encoder, SentenceTransformerEncoder

@@ -17,7 +17,16 @@ from telegram.error import TelegramError
 from telegram.ext import filters
 
 from ..ingest import (
-    FeedError, FeedState, FetchRefused, Ingester, NotAnArticle, Outcome, SavedArticle, read_feed, reindex, sentence_counts,
+    FeedError,
+    FeedState,
+    FetchRefused,
+    Ingester,
+    NotAnArticle,
+    Outcome,
+    SavedArticle,
+    read_feed,
+    reindex,
+    sentence_counts,
 )
 from ..ingest.fetch import check_url
 from .context import BotApplication, BotContext

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from contextlib import asynccontextmanager, contextmanager, nullcontext
-from typing import Any, AsyncIterator, ContextManager, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction, ChatType, ParseMode
@@ -174,7 +175,7 @@ async def _keep_typing(bot: Bot, chat_id: int, thread_id: int | None) -> None:
 async def typing(message: Message) -> AsyncIterator[None]:
     """Show "typing…" in the message's chat while the body runs, when it takes over TYPING_AFTER."""
     bot = message.get_bot()
-    due: ContextManager[None] = bot.answer_due(message.chat_id) if isinstance(bot, ReplyBot) else nullcontext()
+    due: AbstractContextManager[None] = bot.answer_due(message.chat_id) if isinstance(bot, ReplyBot) else nullcontext()
     task = asyncio.create_task(_keep_typing(bot, message.chat_id, _thread_id(message)))
     try:
         with due:
