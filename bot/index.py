@@ -152,7 +152,8 @@ def make_graph(vectors: np.ndarray) -> faiss.Index:
     decides which 64 sentences are candidates: it reads a quarter of the bytes per visited
     vector and changed no top answer and no decline on squad-dev's 10,570 questions.
     """
-    index = faiss.IndexHNSWSQ(vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, 32, faiss.METRIC_INNER_PRODUCT)
+    # faiss's stubs want a ScalarQuantizer where the C++ constructor takes its QuantizerType (an int)
+    index = faiss.IndexHNSWSQ(vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, 32, faiss.METRIC_INNER_PRODUCT)  # type: ignore[arg-type]
     index.hnsw.efConstruction = 80
     index.hnsw.efSearch = 128
     index.train(vectors)
@@ -189,6 +190,7 @@ class SentenceIndex:
     def nearest(self, vector: np.ndarray, k: int) -> np.ndarray:
         """Ids of the k sentences nearest `vector` (FAISS; -1 where fewer exist)."""
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        assert self.faiss_index is not None  # made in __post_init__
         _, ids = self.faiss_index.search(query, k)
         return ids[0]
 
@@ -292,6 +294,7 @@ class SentenceIndex:
         build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=index_dir))
         try:
             np.save(build_dir / VECTORS, self.vectors)
+            assert self.faiss_index is not None  # made in __post_init__
             faiss.write_index(self.faiss_index, str(build_dir / FAISS_FILE))
             meta = {
                 "articles": [asdict(a) for a in self.articles.values()],

@@ -170,12 +170,14 @@ class WordIndex:
 
     def save(self, path: Path) -> None:
         """Write the index as one .npz file (no pickles)."""
+        arrays = {
+            "term_counts": self.term_counts, "has_number": self.has_number, "has_time": self.has_time,
+            "name_counts": self.name_counts, **self.sentences.arrays("sentence"),
+            **self.passages.arrays("passage"), **self.names.arrays("names"),
+        }
         with path.open("wb") as handle:
-            np.savez(
-                handle, term_counts=self.term_counts, has_number=self.has_number, has_time=self.has_time,
-                name_counts=self.name_counts, **self.sentences.arrays("sentence"),
-                **self.passages.arrays("passage"), **self.names.arrays("names"),
-            )
+            # numpy's stub has an allow_pickle keyword, so mypy fears a name in `arrays` could be it
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path, sentences: int, passages: int) -> WordIndex:

@@ -138,7 +138,7 @@ def stats_html(service: QAService) -> str:
         f"Uptime: {_duration(time.monotonic() - service.started)}",
         f"Questions answered: {service.questions_answered}",
     ]
-    built_at = index.manifest.get("built_at")
+    built_at = service.index.manifest.get("built_at")
     if built_at:
         lines.append(f"Index built: {html.escape(str(built_at))}")
     return "\n".join(lines)

@@ -53,7 +53,7 @@ class ReplyBot(ExtBot[int]):
     def _target(self, chat_id: Any) -> Any:
         return self.inbox.moved_to(chat_id) or chat_id if isinstance(chat_id, int) else chat_id
 
-    async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Message:  # type: ignore[override]
+    async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Message:
         """sendMessage to the chat (or where it moved), without the thread when the topic is gone."""
         text, target = self._clean(text), self._target(chat_id)
         try:
@@ -71,7 +71,7 @@ class ReplyBot(ExtBot[int]):
             kwargs["message_thread_id"] = None
             return await super().send_message(target, text, *args, **kwargs)
 
-    async def send_chat_action(self, chat_id: Any, action: str, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+    async def send_chat_action(self, chat_id: Any, action: str, *args: Any, **kwargs: Any) -> bool:
         """A chat action where the chat is now; the rate limiter learns how many answers it must leave room for."""
         kwargs.setdefault("rate_limit_args", self._answers_due[chat_id] if isinstance(chat_id, int) else 0)
         return await super().send_chat_action(self._target(chat_id), action, *args, **kwargs)
