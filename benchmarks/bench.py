@@ -22,9 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -218,7 +218,6 @@ def _serve_probe() -> None:
     else:
         from bot.encoder import SentenceTransformerEncoder
         from bot.index import SentenceIndex
-
         from bot.service import limit_threads
 
         limit_threads(job["threads"])  # as QAService.open does
@@ -571,8 +570,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
                 ours_q.append([])
                 txtai_q.append([])
                 for q in questions:
-                    ours_q[-1].append(_timed(lambda: to_telegram_html(service.answerer.answer(q)))[0])
-                    txtai_q[-1].append(_timed(lambda: embeddings.search(q, TXTAI_K))[0])
+                    ours_q[-1].append(_timed(lambda q=q: to_telegram_html(service.answerer.answer(q)))[0])
+                    txtai_q[-1].append(_timed(lambda q=q: embeddings.search(q, TXTAI_K))[0])
             figures.append(Figure("query_vs_txtai", "our answer + render p50 (same process, interleaved)",
                                   _median([_p(r, 50) for r in ours_q]), _median([_p(r, 50) for r in txtai_q]),
                                   "txtai search p50", "s", 1.0))

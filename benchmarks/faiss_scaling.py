@@ -88,7 +88,7 @@ def measure(
 
     flat_ms, exact = per_query(flat)
     hnsw_ms, approx = per_query(hnsw)
-    recall = float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx, exact)]))
+    recall = float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx, exact, strict=True)]))
     kind = "flat" if size <= FLAT_LIMIT else "hnsw"
     return Row(size, flat_build, hnsw_build, flat_ms, hnsw_ms, recall, index_mb(flat), index_mb(hnsw), kind)
 

@@ -33,9 +33,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 
@@ -77,7 +78,7 @@ class MemoryWatch:
     def rss(self) -> int:
         return self.process.memory_info().rss
 
-    def start(self) -> "MemoryWatch":
+    def start(self) -> MemoryWatch:
         self.peak = self.rss()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, daemon=True)

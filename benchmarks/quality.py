@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bot.answer import Answerer
 from bot.evaluate import Report, evaluate, read_items
-from bot.settings import Settings
 from bot.service import QAService
+from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -114,8 +114,8 @@ def flood(api: FakeBotApi) -> dict[str, float]:
     latencies = []
     for other in others:
         asks = [at for who, at in asked if who == other]
-        answers = api.wait_for("sendMessage", lambda c: c.params["chat_id"] == other and c.error is None, 30.0, len(asks))
-        latencies += [answer.at - at for answer, at in zip(sorted(answers, key=lambda c: c.at), asks)]
+        answers = api.wait_for("sendMessage", lambda c, other=other: c.params["chat_id"] == other and c.error is None, 30.0, len(asks))
+        latencies += [answer.at - at for answer, at in zip(sorted(answers, key=lambda c: c.at), asks, strict=False)]
     time.sleep(12)
     sent = api.calls_of("sendMessage")
     return {

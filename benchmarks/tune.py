@@ -34,9 +34,9 @@ from bot.choose import DECLINE_FIELDS, DEFAULT_WEIGHTS, RANK_FIELDS, decline_inp
 from bot.encoder import SentenceTransformerEncoder
 from bot.evaluate import fold, read_items
 from bot.index import SentenceIndex
+from bot.retrieve import Retriever
 from bot.service import QAService
 from bot.settings import Settings
-from bot.retrieve import Retriever
 
 
 def question_vectors(encoder, items, cache: Path) -> np.ndarray:
@@ -52,7 +52,7 @@ def question_vectors(encoder, items, cache: Path) -> np.ndarray:
 def situations(name: str, index: SentenceIndex, items, vectors, rng: random.Random, per_article: int):
     """(situation, retriever, item, vector, answerable) for every way each question is asked."""
     full = Retriever(index)
-    for item, vector in zip(items, vectors):
+    for item, vector in zip(items, vectors, strict=True):
         yield "full", full, item, vector, item.answerable
         if item.answerable:
             yield "answer removed", full, item, vector, False
@@ -60,13 +60,13 @@ def situations(name: str, index: SentenceIndex, items, vectors, rng: random.Rand
     if len(index.articles) > 3 and docs:
         held = set(rng.sample(sorted(index.articles), max(1, len(index.articles) // 4)))
         sub = Retriever(index.without(held))
-        for item, vector in zip(items, vectors):
+        for item, vector in zip(items, vectors, strict=True):
             if item.doc in held:
                 yield "held out", sub, item, vector, False
     if len(index.articles) > 1:
         for doc in rng.sample(docs, min(per_article, len(docs))):
             alone = Retriever(index.without(set(index.articles) - {doc}))
-            for item, vector in zip(items, vectors):
+            for item, vector in zip(items, vectors, strict=True):
                 if item.doc == doc:
                     yield "article alone", alone, item, vector, item.answerable
                     if item.answerable:
@@ -186,7 +186,7 @@ def main() -> None:
     print(f"ranking P@1 (sets averaged) with the current weights: {p_at_1(table, start):.4f}")
     w = max((coordinate_ascent(table, s) for s in (start, pairwise_start(table))), key=lambda v: p_at_1(table, v))
     print(f"ranking P@1 after fitting: {p_at_1(table, w):.4f}")
-    tuned = dataclasses.replace(DEFAULT_WEIGHTS, **{n: round(float(v), 3) for n, v in zip(RANK_FIELDS, w)})
+    tuned = dataclasses.replace(DEFAULT_WEIGHTS, **{n: round(float(v), 3) for n, v in zip(RANK_FIELDS, w, strict=True)})
 
     # decline: the best sentence's evidence; answer only where it holds the answer
     X, y, group, asked = [], [], [], []
@@ -224,7 +224,7 @@ def main() -> None:
               f"answered {answered[mask].mean():.3f} right-and-answered {(answered & y)[mask].mean():.3f}")
     fitted = {"decline_bias": round(bias, 3), "decline": [round(float(c), 3) for c in coef]}
     print("decline inputs:", ", ".join(DECLINE_FIELDS))
-    print(json.dumps({**{n: round(float(v), 3) for n, v in zip(RANK_FIELDS, w)}, **fitted}))
+    print(json.dumps({**{n: round(float(v), 3) for n, v in zip(RANK_FIELDS, w, strict=True)}, **fitted}))
 
 
 if __name__ == "__main__":

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Iterator, Sequence
 
 import numpy as np
 
 from .choose import DEFAULT_WEIGHTS, Choice, Weights, choose
 from .encoder import Encoder
 from .helper import HelperThread
-from .store import Store
 from .retrieve import Retriever, Words
+from .store import Store
 
 MAX_QUESTION_CHARS = 1000
 # Up to this many questions have their words scored during the encode (Answerer); a bigger
@@ -146,7 +146,7 @@ class Answerer:
         this thread ranks the current one, so bulk answering uses two cores.
         """
         return (
-            [self._answer(q, c) for q, c in zip(chunk, choices)]
+            [self._answer(q, c) for q, c in zip(chunk, choices, strict=True)]
             for chunk, choices in self._ranked_batches(list(questions), batch)
         )
 
@@ -181,8 +181,8 @@ class Answerer:
 
     def _rank_encoded(self, questions: list[str], vectors: np.ndarray, words: list[Words] | None = None) -> list[Choice]:
         if words is None:
-            return [self.rank(q, v) for q, v in zip(questions, vectors)]
-        return [self.rank(q, v, w) for q, v, w in zip(questions, vectors, words)]
+            return [self.rank(q, v) for q, v in zip(questions, vectors, strict=True)]
+        return [self.rank(q, v, w) for q, v, w in zip(questions, vectors, words, strict=True)]
 
     def _words(self, questions: list[str]) -> list[Words]:
         return [self.retriever.words(q) for q in questions]
@@ -205,7 +205,7 @@ class Answerer:
 
     def _citations(self, choice: Choice, count: int) -> tuple[Citation, ...]:
         cited = []
-        for n, (i, s) in enumerate(zip(choice.ids[:count], choice.scores[:count]), start=1):
+        for n, (i, s) in enumerate(zip(choice.ids[:count], choice.scores[:count], strict=True), start=1):
             sentence = self.index.sentences[i]
             article = self.index.articles[sentence.doc]
             cited.append(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from typing import Callable, Sequence
 
 from .answer import Answer, clean_question
 
@@ -89,7 +89,7 @@ class MicroBatcher:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), answer in zip(live, answers):
+        for (_, future), answer in zip(live, answers, strict=True):
             if not future.done():
                 future.set_result(answer)
 

@@ -87,7 +87,7 @@ def decline_inputs(features: Features, best: int, best_score: float, runner_up: 
 
 def confidence(inputs: list[float], w: Weights = DEFAULT_WEIGHTS) -> float:
     """Probability that the best sentence answers the question (fitted logistic model)."""
-    z = w.decline_bias + sum(c * x for c, x in zip(w.decline, inputs))
+    z = w.decline_bias + sum(c * x for c, x in zip(w.decline, inputs, strict=True))
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 

@@ -11,8 +11,9 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from pydantic import ValidationError
@@ -20,6 +21,8 @@ from pydantic import ValidationError
 from .settings import Settings, setting_warnings
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from .answer import Answer, Answerer, QuestionError
 
 log = logging.getLogger("bot")
@@ -74,7 +77,7 @@ class _ProgressBar:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.bar = None
+        self.bar: tqdm | None = None
         self.shown = _on_terminal()
         self.step_label: str | None = None
         self.step_started = 0.0
@@ -117,7 +120,7 @@ class _ProgressBar:
 @click.pass_context
 def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, model: str | None, verbose: bool) -> None:
     """Answer questions about news articles with cited sentences."""
-    overrides = {k: v for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir), ("embedding_model", model)) if v}
+    overrides: dict[str, Any] = {k: v for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir), ("embedding_model", model)) if v}
     logging.getLogger("dotenv.main").setLevel(logging.ERROR)  # its "could not parse" line: said below, with the file
     for warning in setting_warnings(Path(".env"), os.environ):
         click.echo(f"Warning: {warning}", err=True)
@@ -229,7 +232,7 @@ def _answers(answerer: Answerer, texts: list[str]) -> Iterator[tuple[str, Answer
         except QuestionError as exc:
             problems.append(exc)
     answers = (answer for batch in answerer.answer_batches(usable) for answer in batch)
-    for text, problem in zip(texts, problems):
+    for text, problem in zip(texts, problems, strict=True):
         yield text, problem if problem is not None else next(answers)
 
 
@@ -453,6 +456,8 @@ def _bench_module(needs_txtai: bool):
         raise Failure("bench compares with txtai, which is not installed: run it with --no-txtai, or install "
                       "the bench extra (.venv/bin/pip install -e '.[bench]')")
     spec = importlib.util.spec_from_file_location("citebot_bench", path)
+    if spec is None or spec.loader is None:
+        raise Failure(f"The benchmark {path} cannot be loaded as a Python module.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -476,8 +481,8 @@ def _echo_outcome(outcome) -> None:
 
 def _reindex_and_report(ctx: click.Context, outcomes: list) -> None:
     """Reindex once if anything changed, then print one line per article saved."""
-    from .ingest import reindex, sentence_counts
     from .index import IndexProblem
+    from .ingest import reindex, sentence_counts
 
     saved = [o.saved for o in outcomes if o.saved is not None]
     if not saved:

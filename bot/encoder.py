@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,7 +27,9 @@ class Encoder(Protocol):
     """Turns texts into L2-normalised float32 vectors, one row per text."""
 
     name: str
-    dimension: int
+
+    @property
+    def dimension(self) -> int: ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -82,7 +85,10 @@ class SentenceTransformerEncoder:
         get_dimension = getattr(self._model, "get_embedding_dimension", None) or (
             self._model.get_sentence_embedding_dimension
         )
-        self.dimension = int(get_dimension())
+        dimension = get_dimension()
+        if dimension is None:
+            raise ModelError(f"The embedding model in {self.path} does not say its vector dimension.")
+        self.dimension = int(dimension)
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         if not texts:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from .answer import Answerer, clean_question
 
@@ -150,7 +150,7 @@ def evaluate(answerer: Answerer, items: Iterable[Item], depth: int = 10, batch: 
     ranked = answerer.rank_many([clean_question(i.question) for i in items], batch)
     for start in range(0, len(items), batch):
         chunk = items[start : start + batch]
-        for item, choice in zip(chunk, next(ranked)):
+        for item, choice in zip(chunk, next(ranked), strict=True):
             texts = [fold(answerer.index.sentences[i].text) for i in choice.ids[:depth]]
             gold = [fold(g) for g in item.gold]
             hits = [any(g in t for g in gold) for t in texts]

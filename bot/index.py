@@ -14,10 +14,11 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import faiss
 import numpy as np
@@ -151,7 +152,8 @@ def make_graph(vectors: np.ndarray) -> faiss.Index:
     decides which 64 sentences are candidates: it reads a quarter of the bytes per visited
     vector and changed no top answer and no decline on squad-dev's 10,570 questions.
     """
-    index = faiss.IndexHNSWSQ(vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, 32, faiss.METRIC_INNER_PRODUCT)
+    # faiss's stubs want a ScalarQuantizer where the C++ constructor takes its QuantizerType (an int)
+    index = faiss.IndexHNSWSQ(vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, 32, faiss.METRIC_INNER_PRODUCT)  # type: ignore[arg-type]
     index.hnsw.efConstruction = 80
     index.hnsw.efSearch = 128
     index.train(vectors)
@@ -188,6 +190,7 @@ class SentenceIndex:
     def nearest(self, vector: np.ndarray, k: int) -> np.ndarray:
         """Ids of the k sentences nearest `vector` (FAISS; -1 where fewer exist)."""
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        assert self.faiss_index is not None  # made in __post_init__
         _, ids = self.faiss_index.search(query, k)
         return ids[0]
 
@@ -201,9 +204,9 @@ class SentenceIndex:
         cls,
         corpus: Corpus,
         encoder: Encoder,
-        previous: "SentenceIndex | None" = None,
+        previous: SentenceIndex | None = None,
         progress: Callable[[int, int], None] | None = None,
-    ) -> tuple["SentenceIndex", BuildReport]:
+    ) -> tuple[SentenceIndex, BuildReport]:
         """Split and embed the corpus, reusing vectors of unchanged sentences from `previous`."""
         if not corpus.articles:
             detail = "; ".join(p.message for p in corpus.problems) or "the folder has no .txt or .md file"
@@ -212,7 +215,7 @@ class SentenceIndex:
         sentences, passages = split_articles(corpus.articles)
         known: dict[str, np.ndarray] = {}
         if previous is not None and previous.model == encoder.name and previous.vectors.shape[1] == encoder.dimension:
-            for sentence, vector in zip(previous.sentences, previous.vectors):
+            for sentence, vector in zip(previous.sentences, previous.vectors, strict=True):
                 title = previous.articles[sentence.doc].title
                 known[_text_key(embedding_text(title, sentence.text))] = vector
         titles = {a.doc: a.title for a in corpus.articles}
@@ -225,7 +228,7 @@ class SentenceIndex:
         for start in range(0, len(todo), batch):
             rows = todo[start : start + batch]
             encoded = encoder.encode([texts[i] for i in rows])
-            for row, vector in zip(rows, encoded):
+            for row, vector in zip(rows, encoded, strict=True):
                 known[keys[row]] = vector
             if progress:
                 progress(min(start + batch, len(todo)), len(todo))
@@ -238,7 +241,7 @@ class SentenceIndex:
             "model": encoder.name,
             "dimension": int(encoder.dimension),
             "corpus": fingerprint,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "articles": len(corpus.articles),
             "sentences": len(sentences),
             "faiss": "flat" if len(sentences) <= FLAT_LIMIT else "hnsw",
@@ -257,7 +260,7 @@ class SentenceIndex:
         )
         return index, report
 
-    def without(self, docs: set[str]) -> "SentenceIndex":
+    def without(self, docs: set[str]) -> SentenceIndex:
         """A copy without the given articles (no re-encoding), for held-out evaluation."""
         unknown = docs - set(self.articles)
         if unknown:
@@ -291,6 +294,7 @@ class SentenceIndex:
         build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=index_dir))
         try:
             np.save(build_dir / VECTORS, self.vectors)
+            assert self.faiss_index is not None  # made in __post_init__
             faiss.write_index(self.faiss_index, str(build_dir / FAISS_FILE))
             meta = {
                 "articles": [asdict(a) for a in self.articles.values()],
@@ -312,7 +316,7 @@ class SentenceIndex:
         return build_dir
 
     @classmethod
-    def load(cls, index_dir: Path) -> "SentenceIndex":
+    def load(cls, index_dir: Path) -> SentenceIndex:
         """Load the current build, verifying every file against the manifest's checksums."""
         build_dir, manifest = read_manifest(index_dir)
         try:

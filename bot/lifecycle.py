@@ -19,16 +19,23 @@ import multiprocessing
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Callable, Iterator
 
-from .corpus import Corpus, CorpusError, load_corpus, unchanged as corpus_unchanged
+from .corpus import Corpus, CorpusError, load_corpus
+from .corpus import unchanged as corpus_unchanged
 from .encoder import Encoder, ModelError
 from .index import (
-    BuildReport, IndexProblem, LazyEncoder, SentenceIndex, current_build, read_manifest, sha256_file,
+    BuildReport,
+    IndexProblem,
+    LazyEncoder,
+    SentenceIndex,
+    current_build,
+    read_manifest,
+    sha256_file,
 )
 from .onnx_encoder import OnnxProblem, configured_dimension, exportable, has_export
 from .progress import Progress, say_step
@@ -71,7 +78,7 @@ class IndexJob:
     threads: int = 1
 
     @classmethod
-    def of(cls, settings: Settings) -> "IndexJob":
+    def of(cls, settings: Settings) -> IndexJob:
         return cls(Path(settings.corpus_dir).resolve(), Path(settings.index_dir).resolve(),
                    settings.embedding_model, settings.encoder_threads)
 

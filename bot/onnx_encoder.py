@@ -20,9 +20,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -158,7 +159,7 @@ def configured_dimension(model: str) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def export_onnx(encoder: "SentenceTransformerEncoder", index_dir: Path) -> Path:
+def export_onnx(encoder: SentenceTransformerEncoder, index_dir: Path) -> Path:
     """Export the encoder's model to `onnx_dir(index_dir, encoder.name)` and verify its vectors.
 
     Needs torch (it is already loaded by `encoder`). Raises ModelError when the model cannot be

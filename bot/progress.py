@@ -7,7 +7,8 @@ the model) has a `step(label)` method; `say_step` calls it, and does nothing for
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 Progress = Callable[[int, int], None]
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import answerable
-from .store import Store
 from .kinds import asked_words, question_kind
+from .store import Store
 from .words import STOPWORDS, terms
 
 __all__ = ["STOPWORDS", "Features", "Retriever", "Words", "terms"]
@@ -127,7 +127,7 @@ class Retriever:
         idf = [self.idf(t) for t in q_set]
         matched, weighted = sentences.count(q_set, idf)
         total = sum(idf)
-        found = sum(w for t, w in zip(q_set, idf) if t in sentences.vocabulary)
+        found = sum(w for t, w in zip(q_set, idf, strict=True) if t in sentences.vocabulary)
         ask = answerable.parse(question)
         rare_sentence, rare_passage, focus = self._rare(ask)
         return Words(
@@ -154,7 +154,7 @@ class Retriever:
         total = sum(ask.rarity) or 1.0
         _, per_sentence = self.word_index.sentences.count(ask.terms, ask.rarity)
         _, per_passage = self.word_index.passages.count(ask.terms, ask.rarity)
-        focus = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus) if f]
+        focus = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus, strict=True) if f]
         _, per_focus = self.word_index.sentences.count([t for t, _ in focus], [r for _, r in focus])
         focus_total = sum(r for _, r in focus) or 1.0
         return (
@@ -182,7 +182,7 @@ class Retriever:
         context = np.array(
             [
                 own[n] or any(held(j) for j in range(passages[p].first, passages[p].last + 1) if j != i)
-                for n, (i, p) in enumerate(zip(ids.tolist(), self.passage_of[ids].tolist()))
+                for n, (i, p) in enumerate(zip(ids.tolist(), self.passage_of[ids].tolist(), strict=True))
             ],
             dtype=np.float32,
         )

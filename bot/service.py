@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .answer import Answerer
 from .encoder import Encoder, SentenceTransformerEncoder
@@ -52,6 +52,7 @@ class QAService:
         self._factory_encoder: Encoder | None = None  # made only when something needs it
         self._encoder: Encoder | None = None  # the serving encoder
         self._answerer: Answerer | None = None
+        self._index: SentenceIndex | None = None  # what _answerer serves, with its manifest
         self._lock = threading.Lock()  # one rebuild at a time in this process
         self._builds = BuildProcess()
         self._helper = HelperThread("question-words")  # scores words while the encoder runs (Answerer)
@@ -70,6 +71,13 @@ class QAService:
         if self._answerer is None:
             raise RuntimeError("QAService.open() must be called first")
         return self._answerer
+
+    @property
+    def index(self) -> SentenceIndex:
+        """The saved index being served, with its manifest (checksums, when it was built)."""
+        if self._index is None:
+            raise RuntimeError("QAService.open() must be called first")
+        return self._index
 
     @property
     def corpus_dir(self) -> Path:
@@ -106,14 +114,15 @@ class QAService:
         if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
             self._encoder = self._serving_encoder()
         current = self._answerer
-        if current is not None and read_manifest(self.settings.index_dir).manifest.get("checksums") == (
-            current.index.manifest.get("checksums")
+        if current is not None and self._index is not None and self._index.manifest.get("checksums") == (
+            read_manifest(self.settings.index_dir).manifest.get("checksums")
         ):
             if current.encoder is self._encoder:
                 return
-            index = current.index
+            index = self._index
         else:
             index = SentenceIndex.load(self.settings.index_dir)
+        self._index = index
         self._answerer = Answerer(index, self._encoder, self.settings.max_citations, helper=self._helper)
 
     def reindex(self, progress: Progress | None = None) -> BuildReport:

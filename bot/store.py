@@ -10,7 +10,8 @@ other store that satisfies `Store` can stand in for it.
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class Postings:
     size: int  # number of documents
 
     @classmethod
-    def of_sets(cls, word_sets: Sequence[frozenset[str]]) -> "Postings":
+    def of_sets(cls, word_sets: Sequence[frozenset[str]]) -> Postings:
         """Unweighted postings (every weight 1.0) of documents given as sets of words."""
         vocabulary: dict[str, int] = {}
         documents: list[list[int]] = []
@@ -78,7 +78,7 @@ class Postings:
         return cls(vocabulary, indptr, indices, np.ones(len(indices), dtype=np.float32), len(word_sets))
 
     @classmethod
-    def build(cls, token_lists: list[list[str]]) -> "Postings":
+    def build(cls, token_lists: list[list[str]]) -> Postings:
         """BM25 (bm25s's defaults) over documents given as lists of words."""
         import bm25s
 
@@ -105,7 +105,7 @@ class Postings:
 
     def count(self, words: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """Per document: how many of the distinct `words` it holds, and the sum of their weights."""
-        found = [(c, w) for c, w in zip(map(self.column, words), weights) if c is not None]
+        found = [(c, w) for c, w in zip(map(self.column, words), weights, strict=True) if c is not None]
         if not found:
             return np.zeros(self.size), np.zeros(self.size)
         rows = np.concatenate([self.indices[c] for c, _ in found])
@@ -128,13 +128,13 @@ class Postings:
         }
 
     @classmethod
-    def from_arrays(cls, arrays, prefix: str) -> "Postings":
+    def from_arrays(cls, arrays, prefix: str) -> Postings:
         words = arrays[f"{prefix}_words"].tolist()
         indptr = arrays[f"{prefix}_indptr"]
         if len(indptr) != len(words) + 1:
             raise ValueError(f"{prefix}: {len(words)} words but {len(indptr) - 1} columns")
         return cls(
-            dict(zip(words, range(len(words)))), indptr, arrays[f"{prefix}_indices"],
+            dict(zip(words, range(len(words)), strict=True)), indptr, arrays[f"{prefix}_indices"],
             arrays[f"{prefix}_weights"], int(arrays[f"{prefix}_size"]),
         )
 
@@ -153,7 +153,7 @@ class WordIndex:
     name_counts: np.ndarray  # distinct names per sentence (float32)
 
     @classmethod
-    def build(cls, sentences: Sequence[str], passages: Sequence[tuple[int, int]]) -> "WordIndex":
+    def build(cls, sentences: Sequence[str], passages: Sequence[tuple[int, int]]) -> WordIndex:
         """From the sentence texts and each passage's (first, last) sentence."""
         sentence_terms = [terms(s) for s in sentences]
         passage_terms = [[t for i in range(first, last + 1) for t in sentence_terms[i]] for first, last in passages]
@@ -170,15 +170,17 @@ class WordIndex:
 
     def save(self, path: Path) -> None:
         """Write the index as one .npz file (no pickles)."""
+        arrays = {
+            "term_counts": self.term_counts, "has_number": self.has_number, "has_time": self.has_time,
+            "name_counts": self.name_counts, **self.sentences.arrays("sentence"),
+            **self.passages.arrays("passage"), **self.names.arrays("names"),
+        }
         with path.open("wb") as handle:
-            np.savez(
-                handle, term_counts=self.term_counts, has_number=self.has_number, has_time=self.has_time,
-                name_counts=self.name_counts, **self.sentences.arrays("sentence"),
-                **self.passages.arrays("passage"), **self.names.arrays("names"),
-            )
+            # numpy's stub has an allow_pickle keyword, so mypy fears a name in `arrays` could be it
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
 
     @classmethod
-    def load(cls, path: Path, sentences: int, passages: int) -> "WordIndex":
+    def load(cls, path: Path, sentences: int, passages: int) -> WordIndex:
         """Read a saved index; raises ValueError when it is not one of `sentences` and `passages`."""
         with np.load(path, allow_pickle=False) as arrays:
             try:

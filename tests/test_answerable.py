@@ -51,5 +51,5 @@ def test_a_sentence_holds_the_fact_only_when_the_question_does_not_give_it(quest
 
 def test_rare_words_weigh_more_than_common_ones():
     ask = parse("What did the commander of the submarine say?")
-    weight = dict(zip(ask.terms, ask.rarity))
+    weight = dict(zip(ask.terms, ask.rarity, strict=True))
     assert weight["command"] > weight["say"]

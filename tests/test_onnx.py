@@ -102,7 +102,7 @@ def test_answers_are_unchanged(wiki_service, onnx_encoder, real_encoder):
     index = wiki_service.answerer.index
     with_torch = Answerer(index, real_encoder).answer_many(QUESTIONS)
     with_onnx = Answerer(index, onnx_encoder).answer_many(QUESTIONS)
-    for a, b in zip(with_torch, with_onnx):
+    for a, b in zip(with_torch, with_onnx, strict=True):
         assert (a.answered, [c.sentence_id for c in a.citations]) == (b.answered, [c.sentence_id for c in b.citations])
         assert [c.sentence_id for c in a.related] == [c.sentence_id for c in b.related]
         assert a.confidence == pytest.approx(b.confidence, abs=1e-4)

@@ -7,7 +7,6 @@ import pytest
 from bot.corpus import Article
 from bot.split import split_articles, split_sentences
 
-
 # --- the hard cases named in the issue ------------------------------------------------------
 
 

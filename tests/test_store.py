@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ class MatrixPostings:
         self.size = matrix.shape[0]
 
     @classmethod
-    def copy_of(cls, postings: Postings) -> "MatrixPostings":
+    def copy_of(cls, postings: Postings) -> MatrixPostings:
         matrix = np.zeros((postings.size, len(postings.vocabulary)), dtype=np.float32)
         for word, j in postings.vocabulary.items():
             found = postings.count([word], [1.0])[0] > 0
@@ -47,7 +47,7 @@ class MatrixPostings:
 
     def count(self, words: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         matched, weighted = np.zeros(self.size), np.zeros(self.size)
-        for word, weight in zip(words, weights):
+        for word, weight in zip(words, weights, strict=True):
             if word in self.vocabulary:
                 present = self.matrix[:, self.vocabulary[word]] != 0
                 matched += present
@@ -91,7 +91,7 @@ class MemoryStore:
         return np.argsort(-(self.vectors @ vector), kind="stable")[:k]
 
     @classmethod
-    def copy_of(cls, index: SentenceIndex) -> "MemoryStore":
+    def copy_of(cls, index: SentenceIndex) -> MemoryStore:
         words, facts = index.words, index.facts
         return cls(
             dict(index.articles), list(index.sentences), list(index.passages), index.vectors.copy(),

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .extract import Extracted, NotAnArticle, extract_article, text_article
 from .feeds import Entry, FeedError, FeedState, FeedStore, read_feed

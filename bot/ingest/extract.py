@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from ..corpus import is_furniture
 from .fetch import FetchRefused
 from .urls import normal_url
+
+if TYPE_CHECKING:
+    from trafilatura.settings import Document
 
 MIN_SENTENCES = 3
 MIN_CHARACTERS = 300
@@ -69,10 +73,10 @@ def extract_article(html: str, url: str) -> Extracted:
 
     # No deduplicate=True: trafilatura's duplicate filter is a process-wide cache, so a page
     # fetched again (an update, a long-running bot) would come back empty.
-    document = trafilatura.bare_extraction(
+    document = cast("Document | None", trafilatura.bare_extraction(  # a Document unless as_dict=True
         html, url=url, with_metadata=True, include_comments=False, include_tables=False,
         include_images=False, include_links=False, favor_precision=True,
-    )
+    ))
     lines = (document.text or "").split("\n") if document is not None else []
     title = " ".join((document.title or "").split()) if document is not None else ""
     paragraphs = [" ".join(line.split()) for line in lines]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from ..files import atomic_write
 from .fetch import FEED_TYPES, FetchPolicy, FetchRefused, check_url, fetch

@@ -6,15 +6,15 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.request import HTTPXRequest
 from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -25,6 +25,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from ..answer import Answer
 from ..batcher import MicroBatcher
@@ -35,8 +36,8 @@ from . import handlers, news
 from .context import BotApplication, BotContext, BotData, Core
 from .filters import ADD_DOCUMENT, FROM_OTHER_BOT, MENTIONS_ME, REPLY_TO_ME
 from .format import SOURCE_PREFIX
-from .limits import QuestionLimits
 from .inbox import INBOX_FILE, Inbox, SqliteInbox
+from .limits import QuestionLimits
 from .logs import protect_logs, secrets_of
 from .polling import Feed
 from .retry import FairRateLimiter

@@ -12,6 +12,7 @@ from ..batcher import MicroBatcher
 from ..service import QAService
 from ..settings import Settings
 from .limits import QuestionLimits
+from .sending import ReplyBot
 
 if TYPE_CHECKING:
     from .news import News
@@ -71,4 +72,4 @@ class BotContext(CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], Bo
         return self.core.limits
 
 
-BotApplication = Application[ExtBot[int], BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]
+BotApplication = Application[ReplyBot, BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]

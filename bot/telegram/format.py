@@ -6,7 +6,7 @@ import hashlib
 import html
 import re
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from telegram import (
     InlineKeyboardButton,
@@ -66,7 +66,7 @@ def _shorten(text: str, limit: int) -> str:
 
 def source_key(doc: str, text: str) -> str:
     """A short key naming a cited sentence by content, stable across reindexing."""
-    return hashlib.sha1(f"{doc}\0{text}".encode("utf-8")).hexdigest()[:12]
+    return hashlib.sha1(f"{doc}\0{text}".encode()).hexdigest()[:12]
 
 
 def source_data(sentence_id: int, key: str) -> str:
@@ -138,7 +138,7 @@ def stats_html(service: QAService) -> str:
         f"Uptime: {_duration(time.monotonic() - service.started)}",
         f"Questions answered: {service.questions_answered}",
     ]
-    built_at = index.manifest.get("built_at")
+    built_at = service.index.manifest.get("built_at")
     if built_at:
         lines.append(f"Index built: {html.escape(str(built_at))}")
     return "\n".join(lines)

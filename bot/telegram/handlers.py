@@ -15,14 +15,26 @@ from telegram.ext import ApplicationHandlerStop
 from ..answer import QuestionError, clean_question
 from .context import BotContext
 from .format import (
-    REFUSED, RATE_LIMITED, REINDEX_BUSY, SOURCE_GONE, TEXT_ONLY, UNKNOWN_COMMAND, USAGE_ASK,
-    answer_html, failed_html, help_html, inline_result, parse_source_data, reindex_html,
-    sources_keyboard, stats_html,
+    RATE_LIMITED,
+    REFUSED,
+    REINDEX_BUSY,
+    SOURCE_GONE,
+    TEXT_ONLY,
+    UNKNOWN_COMMAND,
+    USAGE_ASK,
+    answer_html,
+    failed_html,
+    help_html,
+    inline_result,
+    parse_source_data,
+    reindex_html,
+    sources_keyboard,
+    stats_html,
 )
+from .limits import Verdict
 from .sending import reply_html, reply_plain, send_html, typing
 from .sources import source_passage
-from .limits import Verdict
-from .uploads import UploadError, Saved, check_upload, decode_article, download, safe_name, save_article
+from .uploads import Saved, UploadError, check_upload, decode_article, download, safe_name, save_article
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,11 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Protocol
+from typing import Any, Protocol
 
 INBOX_FILE = "inbox.sqlite3"
 MAX_ATTEMPTS = 3  # an update whose handling was cut short this often (crash loop) is given up

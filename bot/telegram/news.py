@@ -17,7 +17,16 @@ from telegram.error import TelegramError
 from telegram.ext import filters
 
 from ..ingest import (
-    FeedError, FeedState, FetchRefused, Ingester, NotAnArticle, Outcome, SavedArticle, read_feed, reindex, sentence_counts,
+    FeedError,
+    FeedState,
+    FetchRefused,
+    Ingester,
+    NotAnArticle,
+    Outcome,
+    SavedArticle,
+    read_feed,
+    reindex,
+    sentence_counts,
 )
 from ..ingest.fetch import check_url
 from .context import BotApplication, BotContext
@@ -231,7 +240,8 @@ async def feed(update: Update, context: BotContext) -> None:
         return
     await reply_plain(message, f"Feed added; polling it now and every {context.settings.feed_poll_minutes:g} minutes.")
     if context.job_queue is not None:
-        context.job_queue.run_once(poll_feeds, 0, name=f"{POLL_JOB}-now")
+        # PTB types CallbackContext.job_queue as JobQueue[ST] with ST unbound, so no callback type matches
+        context.job_queue.run_once(poll_feeds, 0, name=f"{POLL_JOB}-now")  # type: ignore[arg-type]
 
 
 async def poll_feeds(context: BotContext) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from contextlib import asynccontextmanager, contextmanager, nullcontext
-from typing import Any, AsyncIterator, ContextManager, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction, ChatType, ParseMode
@@ -52,7 +53,7 @@ class ReplyBot(ExtBot[int]):
     def _target(self, chat_id: Any) -> Any:
         return self.inbox.moved_to(chat_id) or chat_id if isinstance(chat_id, int) else chat_id
 
-    async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Message:  # type: ignore[override]
+    async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Message:
         """sendMessage to the chat (or where it moved), without the thread when the topic is gone."""
         text, target = self._clean(text), self._target(chat_id)
         try:
@@ -70,7 +71,7 @@ class ReplyBot(ExtBot[int]):
             kwargs["message_thread_id"] = None
             return await super().send_message(target, text, *args, **kwargs)
 
-    async def send_chat_action(self, chat_id: Any, action: str, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+    async def send_chat_action(self, chat_id: Any, action: str, *args: Any, **kwargs: Any) -> bool:
         """A chat action where the chat is now; the rate limiter learns how many answers it must leave room for."""
         kwargs.setdefault("rate_limit_args", self._answers_due[chat_id] if isinstance(chat_id, int) else 0)
         return await super().send_chat_action(self._target(chat_id), action, *args, **kwargs)
@@ -174,7 +175,7 @@ async def _keep_typing(bot: Bot, chat_id: int, thread_id: int | None) -> None:
 async def typing(message: Message) -> AsyncIterator[None]:
     """Show "typing…" in the message's chat while the body runs, when it takes over TYPING_AFTER."""
     bot = message.get_bot()
-    due: ContextManager[None] = bot.answer_due(message.chat_id) if isinstance(bot, ReplyBot) else nullcontext()
+    due: AbstractContextManager[None] = bot.answer_due(message.chat_id) if isinstance(bot, ReplyBot) else nullcontext()
     task = asyncio.create_task(_keep_typing(bot, message.chat_id, _thread_id(message)))
     try:
         with due:

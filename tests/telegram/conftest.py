@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 from pydantic import SecretStr
@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from bot.service import QAService
 from bot.settings import Settings
 from bot.telegram.app import build_application, serving
-from bot.telegram.polling import Feed
 from bot.telegram.context import BotApplication
+from bot.telegram.polling import Feed
 from tests.fakes import FakeEncoder
 
 from .fake_api import Call, FakeBotApi

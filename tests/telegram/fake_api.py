@@ -20,12 +20,13 @@ import sys
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 BOT_ID = 7000001
@@ -68,7 +69,7 @@ class Fault:
     delay: float = 0.0
 
     @classmethod
-    def hang(cls, seconds: float) -> "Fault":
+    def hang(cls, seconds: float) -> Fault:
         """No answer for `seconds`, then the connection is closed (longer than the client's timeout: a timeout)."""
         return cls(0, f"no answer for {seconds}s", hang_up=True, delay=seconds)
 
@@ -214,7 +215,7 @@ class FakeBotApi:
         """TELEGRAM_BASE_FILE_URL for python-telegram-bot."""
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    def start(self) -> "FakeBotApi":
+    def start(self) -> FakeBotApi:
         api = self
 
         class Handler(_RequestHandler):

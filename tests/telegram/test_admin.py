@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -13,7 +13,6 @@ from bot.index import BuildReport
 from bot.service import QAService
 from bot.settings import Settings
 from bot.telegram.format import REFUSED
-
 from tests.fakes import FakeEncoder
 
 from .conftest import Running, start_running

@@ -12,9 +12,7 @@ from pydantic import SecretStr
 
 from bot.service import QAService
 from bot.settings import Settings
-
 from bot.telegram.format import USAGE_ASK
-
 from tests.fakes import FakeEncoder
 
 from .conftest import Running, start_running

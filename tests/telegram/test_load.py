@@ -11,7 +11,6 @@ from typing import Any
 from bot.answer import Answer, Answerer
 from bot.service import QAService
 from bot.settings import Settings
-
 from tests.fakes import FakeEncoder
 
 from .conftest import start_running

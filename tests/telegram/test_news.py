@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from pathlib import Path
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 

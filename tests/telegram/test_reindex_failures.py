@@ -7,8 +7,8 @@ import errno
 import html
 import multiprocessing
 import sys
-from multiprocessing import resource_tracker
 from collections import Counter
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from bot.index import CURRENT, VECTORS, BuildReport
 from bot.lifecycle import IndexJob
 from bot.service import QAService
 from bot.settings import Settings
-
 from tests.fakes import FakeEncoder
 
 from .conftest import Running, start_running

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bot.answer import Answerer
 from bot.index import BuildReport
 from bot.service import QAService
 from bot.settings import Settings
 from bot.telegram.polling import Feed
-
 from tests.fakes import FakeEncoder
 
 from .conftest import start_running

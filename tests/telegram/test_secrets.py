@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest

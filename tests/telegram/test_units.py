@@ -11,11 +11,11 @@ from telegram import Chat, Message, Update, User
 
 from bot.answer import Answer, Citation
 from bot.settings import Settings
-from bot.telegram.token import TokenProblem, check_token
 from bot.telegram.format import answer_html, html_to_plain, inline_result, parse_source_data, pieces, sources_keyboard
 from bot.telegram.handlers import is_admin
 from bot.telegram.limits import QuestionLimits
 from bot.telegram.logs import RedactSecrets, secrets_of
+from bot.telegram.token import TokenProblem, check_token
 from bot.telegram.uploads import UploadError, check_upload, safe_name, save_article
 
 from .conftest import TOKEN

@@ -21,12 +21,12 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 WIKINEWS = Path(__file__).resolve().parent / "wikinews"
@@ -116,7 +116,7 @@ def article_page(story: Story, base: str, stories: list[Story]) -> str:
     related = rng.sample(others, min(4, len(others)))
     teaser = rng.choice(others)
     author = rng.choice(AUTHORS)
-    when = datetime.fromisoformat(story.date).replace(hour=8, minute=30, tzinfo=timezone.utc)
+    when = datetime.fromisoformat(story.date).replace(hour=8, minute=30, tzinfo=UTC)
     url = base + story.path
     ld = {
         "@context": "https://schema.org", "@type": "NewsArticle", "headline": story.title,
@@ -220,7 +220,7 @@ def section_page(stories: list[Story], base: str) -> str:
 
 
 def _rfc822(date: str) -> str:
-    return format_datetime(datetime.fromisoformat(date).replace(hour=8, minute=30, tzinfo=timezone.utc))
+    return format_datetime(datetime.fromisoformat(date).replace(hour=8, minute=30, tzinfo=UTC))
 
 
 def rss_feed(stories: list[Story], base: str) -> str:
