@@ -74,6 +74,26 @@ def setup() -> None:
     STAMP.write_text(wanted)
 
 
+# What `test` runs after the test suite: the linter and the type checker (from the test extra).
+CHECKS = (
+    ["ruff", "check", "bot", "tests", "benchmarks", "manage.py"],
+    ["mypy", "bot"],
+)
+
+
+def test(pytest_args: list[str]) -> int:
+    """The test suite, then every check; the first that fails decides the exit code."""
+    status = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT).returncode
+    if status != 0:
+        return status
+    for check in CHECKS:
+        print(f"$ {' '.join(check)}", flush=True)
+        status = subprocess.run([str(PYTHON), "-m", *check], cwd=ROOT).returncode
+        if status != 0:
+            return status
+    return 0
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=f"python3 {Path(__file__).name}",
@@ -82,7 +102,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "command", nargs="?", default="start", choices=("start", "test", "setup"),
         help="start: build the index if needed, then serve Telegram (TELEGRAM_BOT_TOKEN set) or open "
-             "the terminal chat (default); test: run the test suite (pytest); setup: only set up .venv",
+             "the terminal chat (default); test: run the test suite (pytest), then ruff and mypy; "
+             "setup: only set up .venv",
     )
     parser.add_argument("args", nargs=argparse.REMAINDER,
                         help="passed on: to `python -m bot start` or to pytest (e.g. -x -q)")
@@ -101,7 +122,7 @@ def main(argv: list[str]) -> int:
     if command == "setup":
         return 0
     if command == "test":
-        return subprocess.run([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT).returncode
+        return test(argv[1:])
     # `start` builds the index when it is missing or stale, then serves Telegram when
     # TELEGRAM_BOT_TOKEN is set and opens the terminal chat otherwise.
     os.execv(str(PYTHON), [str(PYTHON), "-m", "bot", "start", *argv[1:]])
