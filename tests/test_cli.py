@@ -319,7 +319,7 @@ def test_ask_prints_quotes_and_sources(fake_index):
     assert result.stdout.splitlines() == [
         "[1] \u201cAbout 40,000 visitors are expected over three days.\u201d",
         "",
-        "[1] Harbour festival opens, paragraph 2, sentence 2 (harbour.md) https://example.com/harbour",
+        "[1] Harbour festival opens, paragraph 2, sentence 2 (harbour.md), 2024-05-01 https://example.com/harbour",
     ]
 
 
