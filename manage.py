@@ -77,6 +77,7 @@ def setup() -> None:
 # What `test` runs after the test suite: the linter and the type checker (from the test extra).
 CHECKS = (
     ["ruff", "check", "bot", "tests", "benchmarks", "manage.py"],
+    ["ruff", "format", "--check", "bot", "tests", "benchmarks", "manage.py"],
     ["mypy", "bot"],
 )
 
@@ -100,13 +101,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
         description="Set up .venv (only when pyproject.toml changed), then run the bot or the tests.",
     )
     parser.add_argument(
-        "command", nargs="?", default="start", choices=("start", "test", "setup"),
+        "command",
+        nargs="?",
+        default="start",
+        choices=("start", "test", "setup"),
         help="start: build the index if needed, then serve Telegram (TELEGRAM_BOT_TOKEN set) or open "
-             "the terminal chat (default); test: run the test suite (pytest), then ruff and mypy; "
-             "setup: only set up .venv",
+        "the terminal chat (default); test: run the test suite (pytest), then ruff and mypy; "
+        "setup: only set up .venv",
     )
-    parser.add_argument("args", nargs=argparse.REMAINDER,
-                        help="passed on: to `python -m bot start` or to pytest (e.g. -x -q)")
+    parser.add_argument(
+        "args", nargs=argparse.REMAINDER, help="passed on: to `python -m bot start` or to pytest (e.g. -x -q)"
+    )
     return parser.parse_args(argv)
 
 
@@ -116,8 +121,11 @@ def main(argv: list[str]) -> int:
     try:
         setup()
     except subprocess.CalledProcessError as exc:  # pip said why above; say what to do, without a traceback
-        print(f"Error: setting up .venv failed (pip exit code {exc.returncode}, its messages are above): "
-              f"check the network connection and disk space, then run this again", file=sys.stderr)
+        print(
+            f"Error: setting up .venv failed (pip exit code {exc.returncode}, its messages are above): "
+            f"check the network connection and disk space, then run this again",
+            file=sys.stderr,
+        )
         return 1
     if command == "setup":
         return 0

@@ -118,14 +118,24 @@ class BenchResult:
     def json_line(self) -> str:
         figures = {
             f.key: {
-                "value": round(f.value, 6), "baseline": round(f.baseline, 6), "ratio": round(f.ratio, 4),
-                "unit": f.unit, "target": f.target, "absolute": f.absolute, "met": f.met,
+                "value": round(f.value, 6),
+                "baseline": round(f.baseline, 6),
+                "ratio": round(f.ratio, 4),
+                "unit": f.unit,
+                "target": f.target,
+                "absolute": f.absolute,
+                "met": f.met,
             }
             for f in self.figures
         }
         return json.dumps(
-            {"corpus": self.corpus, "articles": self.articles, "sentences": self.sentences,
-             "figures": figures, "facts": self.facts},
+            {
+                "corpus": self.corpus,
+                "articles": self.articles,
+                "sentences": self.sentences,
+                "figures": figures,
+                "facts": self.facts,
+            },
             ensure_ascii=False,
         )
 
@@ -206,8 +216,11 @@ def _serve_probe() -> None:
     from bot.settings import Settings
 
     settings = Settings(
-        _env_file=None, corpus_dir=Path(job["corpus_dir"]), index_dir=Path(job["index_dir"]),
-        embedding_model=job["model"], encoder_threads=job["threads"],
+        _env_file=None,
+        corpus_dir=Path(job["corpus_dir"]),
+        index_dir=Path(job["index_dir"]),
+        embedding_model=job["model"],
+        encoder_threads=job["threads"],
     )
     if job["engine"] == "onnx":
         from bot.service import QAService
@@ -221,7 +234,9 @@ def _serve_probe() -> None:
         from bot.service import limit_threads
 
         limit_threads(job["threads"])  # as QAService.open does
-        answerer = Answerer(SentenceIndex.load(settings.index_dir), SentenceTransformerEncoder(job["model"], job["threads"]))
+        answerer = Answerer(
+            SentenceIndex.load(settings.index_dir), SentenceTransformerEncoder(job["model"], job["threads"])
+        )
     encoder = answerer.encoder
     html = to_telegram_html(answerer.answer(job["first"]))
     first_answer_at = time.time()
@@ -275,17 +290,22 @@ def _serve_probe() -> None:
         total, each, batches = asyncio.run(burst(job["burst"], answerer.answer_many))
         row = {"encode": encode_all, "total": total, "each": each, "batches": batches}
         bursts.append(row)
-    print(json.dumps({
-        "first_answer_at": first_answer_at,
-        "open_seconds": open_seconds,
-        "engine": type(encoder).__name__,
-        "heavy_at_first_answer": heavy,
-        "heavy_at_end": sorted(m for m in HEAVY_MODULES if m in sys.modules),
-        "rounds": rounds,
-        "via_batcher": via_batcher,
-        "bursts": bursts,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "first_answer_at": first_answer_at,
+                "open_seconds": open_seconds,
+                "engine": type(encoder).__name__,
+                "heavy_at_first_answer": heavy,
+                "heavy_at_end": sorted(m for m in HEAVY_MODULES if m in sys.modules),
+                "rounds": rounds,
+                "via_batcher": via_batcher,
+                "bursts": bursts,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        ),
+        flush=True,
+    )
 
 
 def run_build_process(settings) -> None:  # noqa: ANN001  (bot.settings.Settings)
@@ -295,12 +315,21 @@ def run_build_process(settings) -> None:  # noqa: ANN001  (bot.settings.Settings
     BuildProcess().run(IndexJob.of(settings))
 
 
-def run_probe(engine: str, corpus_dir: Path, index_dir: Path, config: BenchConfig, questions: list[str], burst: list[str]) -> dict:
+def run_probe(
+    engine: str, corpus_dir: Path, index_dir: Path, config: BenchConfig, questions: list[str], burst: list[str]
+) -> dict:
     """Start a serving process and return its measurements (start time measured from here)."""
     job = {
-        "engine": engine, "corpus_dir": str(corpus_dir), "index_dir": str(index_dir), "model": config.model,
-        "threads": config.threads, "first": questions[0], "questions": questions, "burst": burst,
-        "repeats": config.repeats, "max_batch": 256,
+        "engine": engine,
+        "corpus_dir": str(corpus_dir),
+        "index_dir": str(index_dir),
+        "model": config.model,
+        "threads": config.threads,
+        "first": questions[0],
+        "questions": questions,
+        "burst": burst,
+        "repeats": config.repeats,
+        "max_batch": 256,
     }
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
@@ -328,8 +357,9 @@ def _txtai_fresh_build(model_path: str, texts: list[str], threads: int) -> float
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts), capture_output=True, text=True,
-                          env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(texts), capture_output=True, text=True, env=env, check=False
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"the txtai build process failed:\n{done.stderr[-3000:]}")
@@ -352,18 +382,29 @@ def bulk_ask_figure(corpus_dir: Path, index_dir: Path, config: BenchConfig, ques
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env.update(
-        PYTHONPATH=os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p), HF_HUB_OFFLINE="1",
-        CORPUS_DIR=str(corpus_dir), INDEX_DIR=str(index_dir), EMBEDDING_MODEL=config.model,
+        PYTHONPATH=os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p),
+        HF_HUB_OFFLINE="1",
+        CORPUS_DIR=str(corpus_dir),
+        INDEX_DIR=str(index_dir),
+        EMBEDDING_MODEL=config.model,
         ENCODER_THREADS=str(config.threads),
     )
 
     def ask(count: int) -> float:
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "bot", "ask", "--json"], input="\n".join(questions[:count]) + "\n",
-                              capture_output=True, text=True, env=env, cwd=corpus_dir.parent)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "ask", "--json"],
+            input="\n".join(questions[:count]) + "\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=corpus_dir.parent,
+        )
         seconds = time.perf_counter() - started
         if done.returncode != 0 or len(done.stdout.splitlines()) != count:
-            raise RuntimeError(f"`ask --json` with {count} questions failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+            raise RuntimeError(
+                f"`ask --json` with {count} questions failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
+            )
         return seconds
 
     encoder = OnnxEncoder(onnx_dir(index_dir, config.model), config.model, config.threads)
@@ -374,8 +415,15 @@ def bulk_ask_figure(corpus_dir: Path, index_dir: Path, config: BenchConfig, ques
         extra.append(ask(len(questions)) - one)
         encodes.append(_timed(lambda: encoder.encode(questions))[0])
     n = len(questions)
-    return Figure("ask_bulk", f"ask --json, {n} questions on stdin: T({n}) - T(1)", _median(extra), _median(encodes),
-                  f"one ONNX encode of {n} (same threads)", "s", 1.2)
+    return Figure(
+        "ask_bulk",
+        f"ask --json, {n} questions on stdin: T({n}) - T(1)",
+        _median(extra),
+        _median(encodes),
+        f"one ONNX encode of {n} (same threads)",
+        "s",
+        1.2,
+    )
 
 
 def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda message: None) -> BenchResult:
@@ -399,8 +447,11 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
     if "build" in config.sections:
         shutil.rmtree(index_dir, ignore_errors=True)  # measure the export and full builds from scratch
     settings = Settings(
-        _env_file=None, corpus_dir=corpus_dir, index_dir=index_dir,
-        embedding_model=config.model, encoder_threads=config.threads,
+        _env_file=None,
+        corpus_dir=corpus_dir,
+        index_dir=index_dir,
+        embedding_model=config.model,
+        encoder_threads=config.threads,
     )
     corpus = load_corpus(corpus_dir)
     sentences, _ = split_articles(corpus.articles)
@@ -436,11 +487,28 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
         service = QAService(settings)
         service.open(rebuild=False)
         unchanged = [_timed(service.reindex)[0] for _ in range(max(config.repeats, 3))]
-        figures.append(Figure("reindex_unchanged", "reindex, unchanged corpus (QAService.reindex)", _median(unchanged),
-                              full_build, "full build", "s", 0.05))
+        figures.append(
+            Figure(
+                "reindex_unchanged",
+                "reindex, unchanged corpus (QAService.reindex)",
+                _median(unchanged),
+                full_build,
+                "full build",
+                "s",
+                0.05,
+            )
+        )
         forced = [_timed(lambda: run_build_process(settings))[0] for _ in range(config.build_repeats)]
-        figures.append(Figure("rebuild_unchanged_child", "build process, nothing changed", _median(forced),
-                              full_build, "full build", "s"))
+        figures.append(
+            Figure(
+                "rebuild_unchanged_child",
+                "build process, nothing changed",
+                _median(forced),
+                full_build,
+                "full build",
+                "s",
+            )
+        )
         changed_doc = sorted(corpus.articles, key=lambda a: a.doc)[0].doc
         one_changed, embedded = [], []
         for round_ in range(config.build_repeats):
@@ -454,8 +522,16 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
             one_changed.append(seconds)
             embedded.append(report.embedded)
         facts["one_changed_embedded"] = embedded
-        figures.append(Figure("reindex_one_changed", f"reindex, one article changed ({changed_doc})", _median(one_changed),
-                              full_build, "full build", "s"))
+        figures.append(
+            Figure(
+                "reindex_one_changed",
+                f"reindex, one article changed ({changed_doc})",
+                _median(one_changed),
+                full_build,
+                "full build",
+                "s",
+            )
+        )
         facts["full_build_child_seconds"] = full
         shutil.rmtree(corpus_dir)
         shutil.copytree(config.corpus_dir, corpus_dir)
@@ -477,33 +553,103 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
         encode_p50, encode_p90 = round_stats(onnx, "encode", 50), round_stats(onnx, "encode", 90)
         torch_encode_p50 = round_stats(torch_probe, "encode", 50)
         figures += [
-            Figure("answer_p50", "one question, answer + render, p50", answer_p50, encode_p50, "bare ONNX encode p50", "s", 1.15),
-            Figure("answer_p90", "one question, answer + render, p90", answer_p90, encode_p90, "bare ONNX encode p90", "s"),
-            Figure("answer_p50_vs_torch", "one question, answer + render, p50", answer_p50, torch_encode_p50,
-                   "bare torch encode p50", "s", 0.5),
-            Figure("encode_onnx_vs_torch", "bare ONNX encode p50", encode_p50, torch_encode_p50, "bare torch encode p50", "s"),
-            Figure("answer_via_batcher_p50", "one question via MicroBatcher + render, p50", _p(onnx["via_batcher"], 50),
-                   encode_p50, "bare ONNX encode p50", "s"),
-            Figure("torch_answer_p50", "old path: torch answer + render, p50", round_stats(torch_probe, "answer", 50),
-                   torch_encode_p50, "bare torch encode p50", "s"),
+            Figure(
+                "answer_p50",
+                "one question, answer + render, p50",
+                answer_p50,
+                encode_p50,
+                "bare ONNX encode p50",
+                "s",
+                1.15,
+            ),
+            Figure(
+                "answer_p90", "one question, answer + render, p90", answer_p90, encode_p90, "bare ONNX encode p90", "s"
+            ),
+            Figure(
+                "answer_p50_vs_torch",
+                "one question, answer + render, p50",
+                answer_p50,
+                torch_encode_p50,
+                "bare torch encode p50",
+                "s",
+                0.5,
+            ),
+            Figure(
+                "encode_onnx_vs_torch",
+                "bare ONNX encode p50",
+                encode_p50,
+                torch_encode_p50,
+                "bare torch encode p50",
+                "s",
+            ),
+            Figure(
+                "answer_via_batcher_p50",
+                "one question via MicroBatcher + render, p50",
+                _p(onnx["via_batcher"], 50),
+                encode_p50,
+                "bare ONNX encode p50",
+                "s",
+            ),
+            Figure(
+                "torch_answer_p50",
+                "old path: torch answer + render, p50",
+                round_stats(torch_probe, "answer", 50),
+                torch_encode_p50,
+                "bare torch encode p50",
+                "s",
+            ),
         ]
         burst_total = _median([b["total"] for b in onnx["bursts"]])
         burst_encode = _median([b["encode"] for b in onnx["bursts"]])
         figures += [
-            Figure("burst_all_replies", f"burst of {len(burst)}: last reply handed to sender", burst_total, burst_encode,
-                   f"one ONNX encode of {len(burst)}", "s", 1.5),
-            Figure("burst_reply_p50", f"burst of {len(burst)}: reply p50", _median([_p(b["each"], 50) for b in onnx["bursts"]]),
-                   burst_encode, f"one ONNX encode of {len(burst)}", "s"),
-            Figure("torch_burst_all_replies", f"old path: torch burst of {len(burst)}",
-                   _median([b["total"] for b in torch_probe["bursts"]]), _median([b["encode"] for b in torch_probe["bursts"]]),
-                   f"one torch encode of {len(burst)}", "s"),
+            Figure(
+                "burst_all_replies",
+                f"burst of {len(burst)}: last reply handed to sender",
+                burst_total,
+                burst_encode,
+                f"one ONNX encode of {len(burst)}",
+                "s",
+                1.5,
+            ),
+            Figure(
+                "burst_reply_p50",
+                f"burst of {len(burst)}: reply p50",
+                _median([_p(b["each"], 50) for b in onnx["bursts"]]),
+                burst_encode,
+                f"one ONNX encode of {len(burst)}",
+                "s",
+            ),
+            Figure(
+                "torch_burst_all_replies",
+                f"old path: torch burst of {len(burst)}",
+                _median([b["total"] for b in torch_probe["bursts"]]),
+                _median([b["encode"] for b in torch_probe["bursts"]]),
+                f"one torch encode of {len(burst)}",
+                "s",
+            ),
         ]
         facts["burst_batches"] = [b["batches"] for b in onnx["bursts"]]
         figures += [
-            Figure("start_to_first_answer", "process start to first answer (existing index)", onnx["start_to_first_answer"],
-                   torch_probe["start_to_first_answer"], "same with torch", "s", 1.5, absolute=True),
-            Figure("peak_rss", "serving peak RSS (after latency rounds and bursts)", onnx["peak_rss_mb"],
-                   torch_probe["peak_rss_mb"], "same with torch", "MB", 350, absolute=True),
+            Figure(
+                "start_to_first_answer",
+                "process start to first answer (existing index)",
+                onnx["start_to_first_answer"],
+                torch_probe["start_to_first_answer"],
+                "same with torch",
+                "s",
+                1.5,
+                absolute=True,
+            ),
+            Figure(
+                "peak_rss",
+                "serving peak RSS (after latency rounds and bursts)",
+                onnx["peak_rss_mb"],
+                torch_probe["peak_rss_mb"],
+                "same with torch",
+                "MB",
+                350,
+                absolute=True,
+            ),
         ]
         progress(f"bulk answering: ask --json with {len(burst)} questions on stdin")
         figures.append(bulk_ask_figure(corpus_dir, index_dir, config, burst))
@@ -519,8 +665,16 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
             bare.append(_timed(lambda: st.encode(build_texts))[0])
             builds.append(_timed(lambda: SentenceIndex.build(load_corpus(corpus_dir), st)[0].save(work / "inproc"))[0])
         our_build = _median(builds)
-        figures.append(Figure("build_vs_encode", "full build in process (split, embed, FAISS, save)", our_build,
-                              _median(bare), "bare batched torch encode of all sentences", "s"))
+        figures.append(
+            Figure(
+                "build_vs_encode",
+                "full build in process (split, embed, FAISS, save)",
+                our_build,
+                _median(bare),
+                "bare batched torch encode of all sentences",
+                "s",
+            )
+        )
 
         if config.txtai:
             progress("txtai: same corpus and model")
@@ -532,6 +686,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
             txtai_builds = []
             embeddings = None
             for _ in range(config.build_repeats):
+
                 def build_txtai() -> Embeddings:
                     made = Embeddings(path=model_path, content=False)
                     made.index([(i, t, None) for i, t in enumerate(build_texts)])
@@ -542,21 +697,45 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
             # ours as the bot builds: the rebuild child process (python start, imports, model load,
             # split, embed with the ONNX export, FAISS, save) into an empty index folder
             run_build_process(settings)  # the export, if a section before did not make it
-            fresh = Settings(_env_file=None, corpus_dir=corpus_dir, index_dir=work / "fresh-index",
-                             embedding_model=config.model, encoder_threads=config.threads)
+            fresh = Settings(
+                _env_file=None,
+                corpus_dir=corpus_dir,
+                index_dir=work / "fresh-index",
+                embedding_model=config.model,
+                encoder_threads=config.threads,
+            )
             ours_builds = []
             for _ in range(config.build_repeats):
                 shutil.rmtree(fresh.index_dir, ignore_errors=True)
                 (fresh.index_dir / "models").mkdir(parents=True)
                 shutil.copytree(index_dir / "models", fresh.index_dir / "models", dirs_exist_ok=True)
                 ours_builds.append(_timed(lambda: run_build_process(fresh))[0])
-            figures.append(Figure("build_vs_txtai_fresh", "our full build (fresh child process)",
-                                  _median(ours_builds), _median([_txtai_fresh_build(model_path, build_texts, config.threads)
-                                                                 for _ in range(config.build_repeats)]),
-                                  "txtai build in a fresh process (import, model load, index)", "s", 1.0))
-            figures.append(Figure("build_vs_txtai", "our full build (fresh child process)",
-                                  _median(ours_builds), _median(txtai_builds),
-                                  "txtai build in this process (imported, torch warm)", "s"))
+            figures.append(
+                Figure(
+                    "build_vs_txtai_fresh",
+                    "our full build (fresh child process)",
+                    _median(ours_builds),
+                    _median(
+                        [
+                            _txtai_fresh_build(model_path, build_texts, config.threads)
+                            for _ in range(config.build_repeats)
+                        ]
+                    ),
+                    "txtai build in a fresh process (import, model load, index)",
+                    "s",
+                    1.0,
+                )
+            )
+            figures.append(
+                Figure(
+                    "build_vs_txtai",
+                    "our full build (fresh child process)",
+                    _median(ours_builds),
+                    _median(txtai_builds),
+                    "txtai build in this process (imported, torch warm)",
+                    "s",
+                )
+            )
             # queries: ours (the bot's QAService, ONNX) and txtai interleaved in this process
             from bot.render import to_telegram_html
 
@@ -572,9 +751,17 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
                 for q in questions:
                     ours_q[-1].append(_timed(lambda q=q: to_telegram_html(service.answerer.answer(q)))[0])
                     txtai_q[-1].append(_timed(lambda q=q: embeddings.search(q, TXTAI_K))[0])
-            figures.append(Figure("query_vs_txtai", "our answer + render p50 (same process, interleaved)",
-                                  _median([_p(r, 50) for r in ours_q]), _median([_p(r, 50) for r in txtai_q]),
-                                  "txtai search p50", "s", 1.0))
+            figures.append(
+                Figure(
+                    "query_vs_txtai",
+                    "our answer + render p50 (same process, interleaved)",
+                    _median([_p(r, 50) for r in ours_q]),
+                    _median([_p(r, 50) for r in txtai_q]),
+                    "txtai search p50",
+                    "s",
+                    1.0,
+                )
+            )
 
     if "eval" in config.sections and config.eval_file is not None:
         progress("eval: torch against ONNX vectors for the questions")
@@ -585,9 +772,12 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
 
         index = SentenceIndex.load(index_dir)
         items = [i for i in read_items(config.eval_file) if i.doc is None or i.doc in index.articles]
-        with_torch = evaluate(Answerer(index, st or SentenceTransformerEncoder(config.model, config.threads)), items).as_dict()
-        with_onnx = evaluate(Answerer(index, OnnxEncoder(onnx_dir(index_dir, config.model), config.model, config.threads)),
-                             items).as_dict()
+        with_torch = evaluate(
+            Answerer(index, st or SentenceTransformerEncoder(config.model, config.threads)), items
+        ).as_dict()
+        with_onnx = evaluate(
+            Answerer(index, OnnxEncoder(onnx_dir(index_dir, config.model), config.model, config.threads)), items
+        ).as_dict()
         facts["eval_items"] = len(items)
         facts["eval_torch"] = {k: v for k, v in with_torch.items() if not isinstance(v, (list, dict))}
         facts["eval_onnx"] = {k: v for k, v in with_onnx.items() if not isinstance(v, (list, dict))}

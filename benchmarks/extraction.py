@@ -64,8 +64,18 @@ def trafilatura_raw(html: str, url: str) -> list[str]:
     """trafilatura's own output with the options bot.ingest uses, before the corpus's furniture filter."""
     import trafilatura
 
-    text = trafilatura.extract(html, url=url, include_comments=False, include_tables=False, include_images=False,
-                               include_links=False, favor_precision=True) or ""
+    text = (
+        trafilatura.extract(
+            html,
+            url=url,
+            include_comments=False,
+            include_tables=False,
+            include_images=False,
+            include_links=False,
+            favor_precision=True,
+        )
+        or ""
+    )
     return [line for line in text.split("\n") if line.strip()]
 
 
@@ -96,8 +106,22 @@ def evaluate(corpus: Path, questions: Path) -> dict:
     """`python -m bot eval --json` over a corpus folder, in a fresh index folder."""
     with tempfile.TemporaryDirectory(prefix="eval-index-") as index:
         result = subprocess.run(
-            [sys.executable, "-m", "bot", "--corpus-dir", str(corpus), "--index-dir", index, "eval", str(questions), "--json"],
-            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "--corpus-dir",
+                str(corpus),
+                "--index-dir",
+                index,
+                "eval",
+                str(questions),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     return {k: figures[k] for k in ("p_at_1", "mrr") if k in figures} or figures
@@ -119,8 +143,9 @@ def main() -> None:
     furniture = furniture_lines(stories)
     out = args.corpus_out or Path(tempfile.mkdtemp(prefix="ingested-"))
     out.mkdir(parents=True, exist_ok=True)
-    settings = Settings(_env_file=None, corpus_dir=out, feeds_file=out.parent / ".bench-feeds.json",
-                        allow_private_urls=True)
+    settings = Settings(
+        _env_file=None, corpus_dir=out, feeds_file=out.parent / ".bench-feeds.json", allow_private_urls=True
+    )
     ingester = Ingester(settings)
     policy = FetchPolicy(allow_private=True)
     rows = []
@@ -148,20 +173,29 @@ def main() -> None:
             "readability": readability_paragraphs(html),
         }
         raw_hits = {name: len(score(original, paragraphs, furniture + related)[1]) for name, paragraphs in raw.items()}
-        rows.append({
-            "slug": story.slug, "sentences": len(original),
-            "trafilatura_recall": round(t_recall, 4), "trafilatura_furniture": t_hits,
-            "readability_recall": round(r_recall, 4), "readability_furniture": r_hits,
-            "trafilatura_raw_furniture": raw_hits["trafilatura"], "readability_raw_furniture": raw_hits["readability"],
-            "title_ok": article.title == story.title, "title": article.title, "date_ok": (article.published or "")[:10] == story.date,
-        })
+        rows.append(
+            {
+                "slug": story.slug,
+                "sentences": len(original),
+                "trafilatura_recall": round(t_recall, 4),
+                "trafilatura_furniture": t_hits,
+                "readability_recall": round(r_recall, 4),
+                "readability_furniture": r_hits,
+                "trafilatura_raw_furniture": raw_hits["trafilatura"],
+                "readability_raw_furniture": raw_hits["readability"],
+                "title_ok": article.title == story.title,
+                "title": article.title,
+                "date_ok": (article.published or "")[:10] == story.date,
+            }
+        )
     site_iter.close()
 
     summary = {}
     for name in ("trafilatura", "readability"):
         recalls = [r[f"{name}_recall"] for r in rows]
         summary[name] = {
-            "min_recall": min(recalls), "mean_recall": round(statistics.mean(recalls), 4),
+            "min_recall": min(recalls),
+            "mean_recall": round(statistics.mean(recalls), 4),
             "articles_below_95": sum(1 for r in recalls if r < 0.95),
             "articles_with_furniture": sum(1 for r in rows if r[f"{name}_furniture"]),
             "furniture_pieces": sum(len(r[f"{name}_furniture"]) for r in rows),
@@ -172,15 +206,19 @@ def main() -> None:
     summary["trafilatura"]["titles_right"] = sum(r["title_ok"] for r in rows)
     summary["trafilatura"]["dates_right"] = sum(r["date_ok"] for r in rows)
     if args.eval:
-        summary["eval"] = {name: evaluate(folder, args.eval) for name, folder in (("original", args.original), ("ingested", out))}
+        summary["eval"] = {
+            name: evaluate(folder, args.eval) for name, folder in (("original", args.original), ("ingested", out))
+        }
     if args.json:
         print(json.dumps({"articles": len(rows), "summary": summary, "rows": rows}))
         return
     print(f"{'article':40} {'sent':>4} {'trafilatura':>12} {'readability':>12}  furniture (traf / read)")
     for r in rows:
-        print(f"{r['slug'][:40]:40} {r['sentences']:>4} {r['trafilatura_recall']:>12.1%} {r['readability_recall']:>12.1%}"
-              f"  {len(r['trafilatura_furniture'])} / {len(r['readability_furniture'])}"
-              + (f"  {r['readability_furniture'][:2]}" if r["readability_furniture"] else ""))
+        print(
+            f"{r['slug'][:40]:40} {r['sentences']:>4} {r['trafilatura_recall']:>12.1%} {r['readability_recall']:>12.1%}"
+            f"  {len(r['trafilatura_furniture'])} / {len(r['readability_furniture'])}"
+            + (f"  {r['readability_furniture'][:2]}" if r["readability_furniture"] else "")
+        )
     for name, figures in summary.items():
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     print(f"ingested corpus: {out}")

@@ -99,11 +99,15 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--k", type=int, default=64, help="neighbours per query (the bot asks for 64)")
-    parser.add_argument("--warm", action="store_true",
-                        help="leave the caches warm between queries (by default they are flushed, as the encode does)")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="leave the caches warm between queries (by default they are flushed, as the encode does)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads (the bot's machine: 1-2)")
-    parser.add_argument("--seed-vectors", type=Path,
-                        help="vectors.npy of a built index: synthesise from real sentence embeddings")
+    parser.add_argument(
+        "--seed-vectors", type=Path, help="vectors.npy of a built index: synthesise from real sentence embeddings"
+    )
     args = parser.parse_args()
     if any(s < 100 for s in args.sizes):
         raise ValueError(f"sizes must be at least 100, got {args.sizes}")
@@ -113,7 +117,9 @@ def main() -> None:
     if seed is not None and (seed.ndim != 2 or seed.shape[1] != args.dim):
         raise ValueError(f"--seed-vectors must be an (n, {args.dim}) array, got shape {seed.shape}")
     rows = [measure(size, args.dim, args.queries, rng, seed, args.k, not args.warm) for size in args.sizes]
-    print("| sentences | bot uses | flat build | HNSW build | flat query p50 | HNSW query p50 | HNSW/flat query | HNSW recall@k | flat size | HNSW size |")
+    print(
+        "| sentences | bot uses | flat build | HNSW build | flat query p50 | HNSW query p50 | HNSW/flat query | HNSW recall@k | flat size | HNSW size |"
+    )
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
@@ -122,7 +128,18 @@ def main() -> None:
             f"| {r.flat_mb:.0f} MB | {r.hnsw_mb:.0f} MB |"
         )
     source = str(args.seed_vectors) if args.seed_vectors else "random topic centres"
-    print(json.dumps({"threads": args.threads, "dim": args.dim, "k": args.k, "cold": not args.warm, "vectors": source, "rows": [asdict(r) for r in rows]}))
+    print(
+        json.dumps(
+            {
+                "threads": args.threads,
+                "dim": args.dim,
+                "k": args.k,
+                "cold": not args.warm,
+                "vectors": source,
+                "rows": [asdict(r) for r in rows],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,10 @@ QUESTIONS = [
     "What is the capital of Australia?",  # declined: the articles don't say
 ]
 FAKE_QUESTIONS = [
-    "How many visitors are expected at the festival?", "When does the festival end?",
-    "Who cut the ribbon at the old customs house?", "What opened on Friday?",
+    "How many visitors are expected at the festival?",
+    "When does the festival end?",
+    "Who cut the ribbon at the old customs house?",
+    "What opened on Friday?",
 ]
 
 
@@ -103,7 +105,9 @@ def mb(n: int) -> str:
     return f"{n / 2**20:.0f} MB"
 
 
-def push_burst(api: FakeBotApi, questions: list[str], count: int, chats: int, first_user: int) -> dict[tuple[int, int], int]:
+def push_burst(
+    api: FakeBotApi, questions: list[str], count: int, chats: int, first_user: int
+) -> dict[tuple[int, int], int]:
     """Push `count` questions from `chats` chats at once; returns {(chat_id, message_id): update_id}."""
     sender = Sender(api)
     asked: dict[tuple[int, int], int] = {}
@@ -174,8 +178,17 @@ def inject_faults(api: FakeBotApi) -> None:
     api.fail_next("getUpdates", DROP)
 
 
-def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadline: float, questions: list[str],
-              first_user: int, settle: Callable[[], None], faults: bool = False) -> dict[str, Any]:
+def run_burst(
+    api: FakeBotApi,
+    watch: MemoryWatch,
+    count: int,
+    chats: int,
+    deadline: float,
+    questions: list[str],
+    first_user: int,
+    settle: Callable[[], None],
+    faults: bool = False,
+) -> dict[str, Any]:
     """One burst: push, wait for the replies (bounded), count them, measure memory."""
     settle()
     before = watch.rss()
@@ -228,17 +241,25 @@ def run_burst(api: FakeBotApi, watch: MemoryWatch, count: int, chats: int, deadl
 def start_process_bot(api: FakeBotApi, work: Path, threads: int, log_name: str = "bot.log") -> subprocess.Popen[bytes]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_IDS"))}
     env = {
-        **keep, "PYTHONPATH": str(ROOT), "CORPUS_DIR": str(ROOT / "corpus"), "INDEX_DIR": str(work / "index"),
-        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_BASE_URL": api.base_url, "TELEGRAM_BASE_FILE_URL": api.base_file_url,
-        "LOG_LEVEL": "WARNING", "ENCODER_THREADS": str(threads),
-        "USER_RATE_PER_MINUTE": "10", "CHAT_RATE_PER_MINUTE": "30",
+        **keep,
+        "PYTHONPATH": str(ROOT),
+        "CORPUS_DIR": str(ROOT / "corpus"),
+        "INDEX_DIR": str(work / "index"),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_BASE_URL": api.base_url,
+        "TELEGRAM_BASE_FILE_URL": api.base_file_url,
+        "LOG_LEVEL": "WARNING",
+        "ENCODER_THREADS": str(threads),
+        "USER_RATE_PER_MINUTE": "10",
+        "CHAT_RATE_PER_MINUTE": "30",
     }
     log = (work / log_name).open("wb")
     return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=work, env=env, stdout=log, stderr=log)
 
 
-def run_restart(api: FakeBotApi, work: Path, bot: subprocess.Popen[bytes], count: int, chats: int, threads: int,
-                deadline: float) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
+def run_restart(
+    api: FakeBotApi, work: Path, bot: subprocess.Popen[bytes], count: int, chats: int, threads: int, deadline: float
+) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
     """SIGTERM the bot with questions in flight, ask more while it is down, start it again; count replies."""
     start_index = len(api.calls_of("sendMessage"))
     asked = push_burst(api, QUESTIONS, count, chats, 900_000)
@@ -284,10 +305,18 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=2, help="bursts in a row (memory should plateau)")
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds to wait for one burst's replies")
     parser.add_argument("--threads", type=int, default=1, help="ENCODER_THREADS (process mode)")
-    parser.add_argument("--faults", action="store_true",
-                        help="inject a 429, 5xx and dropped connections (sendMessage, getUpdates) in each burst")
-    parser.add_argument("--restart", type=int, default=200, metavar="N",
-                        help="process mode: then SIGTERM the bot with N questions in flight and restart it (0: skip)")
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        help="inject a 429, 5xx and dropped connections (sendMessage, getUpdates) in each burst",
+    )
+    parser.add_argument(
+        "--restart",
+        type=int,
+        default=200,
+        metavar="N",
+        help="process mode: then SIGTERM the bot with N questions in flight and restart it (0: skip)",
+    )
     args = parser.parse_args()
 
     api = FakeBotApi(TOKEN).start()
@@ -299,15 +328,29 @@ def main() -> None:
             try:
                 started = time.monotonic()
                 api.wait_for("getUpdates", timeout=600)
-                print(f"bot process ready in {time.monotonic() - started:.1f} s (index built, model loaded)", flush=True)
+                print(
+                    f"bot process ready in {time.monotonic() - started:.1f} s (index built, model loaded)", flush=True
+                )
                 watch = MemoryWatch(psutil.Process(bot.pid))
                 for n in range(args.bursts):
-                    results.append(run_burst(api, watch, args.questions, args.chats, args.deadline, QUESTIONS,
-                                             10_000 * (n + 1), lambda: time.sleep(2.0), args.faults))
+                    results.append(
+                        run_burst(
+                            api,
+                            watch,
+                            args.questions,
+                            args.chats,
+                            args.deadline,
+                            QUESTIONS,
+                            10_000 * (n + 1),
+                            lambda: time.sleep(2.0),
+                            args.faults,
+                        )
+                    )
                     print(json.dumps(results[-1]), flush=True)
                 if args.restart:
-                    restart, bot = run_restart(api, work, bot, args.restart, max(2, args.chats // 5), args.threads,
-                                               args.deadline)
+                    restart, bot = run_restart(
+                        api, work, bot, args.restart, max(2, args.chats // 5), args.threads, args.deadline
+                    )
                     print("restart: " + json.dumps(restart), flush=True)
             finally:
                 bot.send_signal(signal.SIGTERM)
@@ -319,8 +362,10 @@ def main() -> None:
                 print(f"bot stopped on SIGTERM, exit code {code}")
                 text = "".join(p.read_text(errors="replace") for p in work.glob("bot*.log"))
                 secret = TOKEN.split(":")[1]
-                print(f"bot logs: {len(text.splitlines())} lines, token present: {secret in text}, "
-                      f"tracebacks: {text.count('Traceback')}")
+                print(
+                    f"bot logs: {len(text.splitlines())} lines, token present: {secret in text}, "
+                    f"tracebacks: {text.count('Traceback')}"
+                )
                 for line in text.splitlines()[-10:]:
                     print(f"  | {line[:200]}")
         else:
@@ -342,8 +387,13 @@ async def run_in_process(api: FakeBotApi, work: Path, args: argparse.Namespace) 
     corpus.mkdir()
     (corpus / "harbour.md").write_text(SMALL_ARTICLE, encoding="utf-8")
     settings = Settings(
-        _env_file=None, corpus_dir=corpus, index_dir=work / "index", embedding_model=FakeEncoder.name,
-        telegram_bot_token=SecretStr(TOKEN), telegram_base_url=api.base_url, telegram_base_file_url=api.base_file_url,
+        _env_file=None,
+        corpus_dir=corpus,
+        index_dir=work / "index",
+        embedding_model=FakeEncoder.name,
+        telegram_bot_token=SecretStr(TOKEN),
+        telegram_base_url=api.base_url,
+        telegram_base_file_url=api.base_file_url,
     )
     service = QAService(settings, encoder_factory=FakeEncoder)
     service.open()
@@ -357,16 +407,29 @@ async def run_in_process(api: FakeBotApi, work: Path, args: argparse.Namespace) 
 
     async with serving(settings, app):
         for n in range(args.bursts):
-            results.append(await asyncio.to_thread(
-                run_burst, api, watch, args.questions, args.chats, args.deadline, FAKE_QUESTIONS,
-                10_000 * (n + 1), settle, args.faults))
+            results.append(
+                await asyncio.to_thread(
+                    run_burst,
+                    api,
+                    watch,
+                    args.questions,
+                    args.chats,
+                    args.deadline,
+                    FAKE_QUESTIONS,
+                    10_000 * (n + 1),
+                    settle,
+                    args.faults,
+                )
+            )
             print(json.dumps(results[-1]), flush=True)
     app.bot.inbox.close()
     return results
 
 
 def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    encoder = "real all-MiniLM-L6-v2 (ONNX), `python -m bot run`" if args.mode == "process" else "FakeEncoder, in-process"
+    encoder = (
+        "real all-MiniLM-L6-v2 (ONNX), `python -m bot run`" if args.mode == "process" else "FakeEncoder, in-process"
+    )
     if not results:
         return
     print(f"\nLoad run: {args.questions} questions from {args.chats} chats at once, {args.bursts} burst(s); {encoder}")

@@ -63,14 +63,19 @@ def main() -> None:
         lines.append(row("seed-dev, the bundled article alone", evaluate(answerer(Path(alone), work / "alone"), seed)))
     lines.append(row("seed-dev, over `corpus/`", evaluate(answerer(ROOT / "corpus", work / "corpus"), seed)))
     news = data / "wikinews-qa"
-    lines.append(row("wikinews-qa dev (30 articles)", evaluate(
-        answerer(news / "corpus", work / "wikinews"), read_items(news / "questions-dev.jsonl")
-    )))
+    lines.append(
+        row(
+            "wikinews-qa dev (30 articles)",
+            evaluate(answerer(news / "corpus", work / "wikinews"), read_items(news / "questions-dev.jsonl")),
+        )
+    )
     if not args.quick:
         squad = data / "squad-dev"
         squad_answerer = answerer(squad / "corpus", work / "squad")
         test = read_items(squad / "questions-test.jsonl")
-        lines.append(row("squad-dev dev (48 articles)", evaluate(squad_answerer, read_items(squad / "questions-dev.jsonl"))))
+        lines.append(
+            row("squad-dev dev (48 articles)", evaluate(squad_answerer, read_items(squad / "questions-dev.jsonl")))
+        )
         lines.append(row("squad-dev test", evaluate(squad_answerer, test)))
         for s in (0, 1):
             lines.append(row(f"squad-dev test, 12 articles held out (seed {s})", held_out(squad_answerer, test, 12, s)))

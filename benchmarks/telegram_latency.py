@@ -36,8 +36,11 @@ from tests.telegram.updates import Sender  # noqa: E402
 
 TOKEN = "123456:BENCH-token-AbCdEfGhIjKlMnOpQrStUvWxYz"
 QUESTIONS = [
-    "How many visitors are expected at the festival?", "Who cut the ribbon?", "When does the festival end?",
-    "What was restored on Gull Point?", "Where did the parade of tall ships take place?",
+    "How many visitors are expected at the festival?",
+    "Who cut the ribbon?",
+    "When does the festival end?",
+    "What was restored on Gull Point?",
+    "Where did the parade of tall ships take place?",
 ]
 
 
@@ -74,8 +77,11 @@ def idle_round_trips(api: FakeBotApi, count: int, first_chat: int) -> list[float
     sender, trips = Sender(api), []
     for n in range(count):
         chat = first_chat + n
-        message = sender.message({"id": chat, "type": "private", "first_name": "B"},
-                                 f"{QUESTIONS[n % len(QUESTIONS)]}", {"id": chat, "is_bot": False, "first_name": "B"})
+        message = sender.message(
+            {"id": chat, "type": "private", "first_name": "B"},
+            f"{QUESTIONS[n % len(QUESTIONS)]}",
+            {"id": chat, "is_bot": False, "first_name": "B"},
+        )
         update_id = api.push("message", message)
         done = answered_at(api, chat, 0.0)
         trips.append(done - handed_out_at(api, update_id))
@@ -114,15 +120,19 @@ def flood(api: FakeBotApi) -> dict[str, float]:
     latencies = []
     for other in others:
         asks = [at for who, at in asked if who == other]
-        answers = api.wait_for("sendMessage", lambda c, other=other: c.params["chat_id"] == other and c.error is None, 30.0, len(asks))
+        answers = api.wait_for(
+            "sendMessage", lambda c, other=other: c.params["chat_id"] == other and c.error is None, 30.0, len(asks)
+        )
         latencies += [answer.at - at for answer, at in zip(sorted(answers, key=lambda c: c.at), asks, strict=False)]
     time.sleep(12)
     sent = api.calls_of("sendMessage")
     return {
-        "others p50 s": p50(latencies), "others max s": max(latencies),
+        "others p50 s": p50(latencies),
+        "others max s": max(latencies),
         "flooder notices": sum(1 for c in sent if c.params["chat_id"] == flooder and c.params["text"] == RATE_LIMITED),
-        "flooder answers": sum(1 for c in sent if c.params["chat_id"] == flooder and c.error is None
-                               and c.params["text"] != RATE_LIMITED),
+        "flooder answers": sum(
+            1 for c in sent if c.params["chat_id"] == flooder and c.error is None and c.params["text"] != RATE_LIMITED
+        ),
         "429s": sum(1 for c in sent if c.error is not None and c.error.status == 429),
     }
 
@@ -130,9 +140,15 @@ def flood(api: FakeBotApi) -> dict[str, float]:
 async def main(args: argparse.Namespace) -> None:
     api = FakeBotApi(TOKEN).start()
     with tempfile.TemporaryDirectory() as work:
-        settings = Settings(_env_file=None, corpus_dir=args.corpus, index_dir=args.index_dir or Path(work) / "index",
-                            telegram_bot_token=SecretStr(TOKEN), telegram_base_url=api.base_url,
-                            telegram_base_file_url=api.base_file_url, user_rate_per_minute=10)
+        settings = Settings(
+            _env_file=None,
+            corpus_dir=args.corpus,
+            index_dir=args.index_dir or Path(work) / "index",
+            telegram_bot_token=SecretStr(TOKEN),
+            telegram_base_url=api.base_url,
+            telegram_base_file_url=api.base_file_url,
+            user_rate_per_minute=10,
+        )
         service = QAService(settings)
         service.open()
         encode = bare_encode_p50(service, 50)
@@ -150,8 +166,12 @@ async def main(args: argparse.Namespace) -> None:
         app.bot.inbox.close()
     api.stop()
     print(f"bare question encode p50        {encode * 1000:8.1f} ms  (baseline)")
-    print(f"whole answer (no Telegram) p50  {p50(answer_times) * 1000:8.1f} ms  = {p50(answer_times) / encode:.2f}x encode")
-    print(f"idle round trip p50             {p50(trips) * 1000:8.1f} ms  = {p50(trips) / encode:.2f}x encode (target <= 2x)")
+    print(
+        f"whole answer (no Telegram) p50  {p50(answer_times) * 1000:8.1f} ms  = {p50(answer_times) / encode:.2f}x encode"
+    )
+    print(
+        f"idle round trip p50             {p50(trips) * 1000:8.1f} ms  = {p50(trips) / encode:.2f}x encode (target <= 2x)"
+    )
     print(f"idle round trip max             {max(trips) * 1000:8.1f} ms")
     print(f"back-to-back: most sends in 1 s {busiest:8d}     (Telegram allows 30)")
     for key, value in flooded.items():
@@ -161,7 +181,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
-    parser.add_argument("--index-dir", type=Path, help="reuse an index built for --corpus (default: build one in a temp dir)")
+    parser.add_argument(
+        "--index-dir", type=Path, help="reuse an index built for --corpus (default: build one in a temp dir)"
+    )
     parser.add_argument("--questions", type=int, default=40)
     parser.add_argument("--no-flood", action="store_true")
     asyncio.run(main(parser.parse_args()))

@@ -123,7 +123,13 @@ def pairwise_start(table) -> np.ndarray:
 # (without it, correlated inputs take opposite signs, and a sentence holding more of the
 # question's words can end up less likely to be cited).
 DECLINE_SIGNS = {
-    "score": 1, "dense": 1, "rare_coverage": 1, "holds": 1, "typed": 0, "margin": 1, "weighted_coverage": 1,
+    "score": 1,
+    "dense": 1,
+    "rare_coverage": 1,
+    "holds": 1,
+    "typed": 0,
+    "margin": 1,
+    "weighted_coverage": 1,
     "unheld": -1,
 }
 
@@ -152,10 +158,14 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", required=True, help="NAME=CORPUS_DIR:QUESTIONS")
     parser.add_argument("--work", type=Path, required=True, help="folder for the indexes and question vectors")
     parser.add_argument("--per-article", type=int, default=12, help="articles asked about alone, per set")
-    parser.add_argument("--target-decline", type=float, default=0.45,
-                        help="share of what must be declined (pooled over sets and situations, most of it "
-                             "the hard answer-removed kind) that the fitted model declines; 0.45 keeps "
-                             "squad-dev dev within ~4 points of its ranking P@1")
+    parser.add_argument(
+        "--target-decline",
+        type=float,
+        default=0.45,
+        help="share of what must be declined (pooled over sets and situations, most of it "
+        "the hard answer-removed kind) that the fitted model declines; 0.45 keeps "
+        "squad-dev dev within ~4 points of its ranking P@1",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -193,10 +203,14 @@ def main() -> None:
     for name, situation, f, Xc, hits, answerable, keep in cases:
         if len(Xc) == 0:
             continue
-        sub = dataclasses.replace(f, **{
-            field.name: getattr(f, field.name)[keep]
-            for field in dataclasses.fields(f) if isinstance(getattr(f, field.name), np.ndarray)
-        })
+        sub = dataclasses.replace(
+            f,
+            **{
+                field.name: getattr(f, field.name)[keep]
+                for field in dataclasses.fields(f)
+                if isinstance(getattr(f, field.name), np.ndarray)
+            },
+        )
         scores = score(sub, tuned)
         order = np.argsort(-scores, kind="stable")
         best = int(order[0])
@@ -206,8 +220,13 @@ def main() -> None:
         group.append((name, situation))
         asked.append(answerable)
     X, y = np.array(X), np.array(y)
-    np.savez(args.work / "decline-table.npz", X=X, y=y, group=np.array([" / ".join(g) for g in group]),
-             answerable=np.array(asked))
+    np.savez(
+        args.work / "decline-table.npz",
+        X=X,
+        y=y,
+        group=np.array([" / ".join(g) for g in group]),
+        answerable=np.array(asked),
+    )
     counts: dict[tuple[str, str], int] = {}
     for g in group:
         counts[g] = counts.get(g, 0) + 1
@@ -220,8 +239,10 @@ def main() -> None:
     answered = margin + bias >= 0
     for g in sorted(counts):
         mask = np.array([x == g for x in group])
-        print(f"  {g[0]:>6} {g[1]:<30} n={mask.sum():5d} answerable-and-right {y[mask].mean():.3f} "
-              f"answered {answered[mask].mean():.3f} right-and-answered {(answered & y)[mask].mean():.3f}")
+        print(
+            f"  {g[0]:>6} {g[1]:<30} n={mask.sum():5d} answerable-and-right {y[mask].mean():.3f} "
+            f"answered {answered[mask].mean():.3f} right-and-answered {(answered & y)[mask].mean():.3f}"
+        )
     fitted = {"decline_bias": round(bias, 3), "decline": [round(float(c), 3) for c in coef]}
     print("decline inputs:", ", ".join(DECLINE_FIELDS))
     print(json.dumps({**{n: round(float(v), 3) for n, v in zip(RANK_FIELDS, w, strict=True)}, **fitted}))

@@ -65,9 +65,7 @@ class Answer:
             "question": self.question,
             "answered": self.answered,
             "answer": self.answer,
-            "citations": [
-                {k: v for k, v in asdict(c).items() if k in _CITATION_KEYS} for c in self.citations
-            ],
+            "citations": [{k: v for k, v in asdict(c).items() if k in _CITATION_KEYS} for c in self.citations],
             "confidence": round(self.confidence, 4),
         }
 
@@ -79,10 +77,14 @@ def clean_question(text: str) -> str:
     """The question with control characters removed and white space folded; raises QuestionError."""
     if not isinstance(text, str):
         raise QuestionError(f"A question must be text, got {type(text).__name__}.")
-    kept = text if text.isprintable() else "".join(  # printable: no Cc, Cf, Zl or Zp character in it
-        # format characters (soft hyphen, zero-width space/joiners) sit inside words: drop them
-        "" if unicodedata.category(ch) == "Cf" else " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-        for ch in text
+    kept = (
+        text
+        if text.isprintable()
+        else "".join(  # printable: no Cc, Cf, Zl or Zp character in it
+            # format characters (soft hyphen, zero-width space/joiners) sit inside words: drop them
+            "" if unicodedata.category(ch) == "Cf" else " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+            for ch in text
+        )
     )
     question = " ".join(kept.split())  # white space folded (str.split and re's \s agree on what it is)
     if not question:
@@ -91,8 +93,7 @@ def clean_question(text: str) -> str:
         raise QuestionError("I can only answer questions written in words; please ask in a sentence.")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(
-            f"That question is {len(question)} characters long; please keep it under "
-            f"{MAX_QUESTION_CHARS} characters."
+            f"That question is {len(question)} characters long; please keep it under {MAX_QUESTION_CHARS} characters."
         )
     return question
 
@@ -179,7 +180,9 @@ class Answerer:
                 pending = self.helper.submit(partial(self.encoder.encode, chunks[n + 1]))
             yield chunk, self._rank_encoded(chunk, vectors)
 
-    def _rank_encoded(self, questions: list[str], vectors: np.ndarray, words: list[Words] | None = None) -> list[Choice]:
+    def _rank_encoded(
+        self, questions: list[str], vectors: np.ndarray, words: list[Words] | None = None
+    ) -> list[Choice]:
         if words is None:
             return [self.rank(q, v) for q, v in zip(questions, vectors, strict=True)]
         return [self.rank(q, v, w) for q, v, w in zip(questions, vectors, words, strict=True)]
@@ -210,8 +213,15 @@ class Answerer:
             article = self.index.articles[sentence.doc]
             cited.append(
                 Citation(
-                    n, sentence.doc, article.title, sentence.text, sentence.paragraph,
-                    sentence.sentence, round(s, 4), article.url, i,
+                    n,
+                    sentence.doc,
+                    article.title,
+                    sentence.text,
+                    sentence.paragraph,
+                    sentence.sentence,
+                    round(s, 4),
+                    article.url,
+                    i,
                     ", ".join(x for x in (article.agency, article.published) if x) or None,
                 )
             )

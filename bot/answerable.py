@@ -19,28 +19,41 @@ from .words import STOPWORDS, terms
 # kinds of fact a question asks for, checked in this order on the lower-cased question (a yes/no
 # question first: "Was he there when ...?" asks no date)
 _ASKS = [
-    ("yes_no", re.compile(
-        r"^(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|should|shall|may|might)\b"
-    )),
+    (
+        "yes_no",
+        re.compile(r"^(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|should|shall|may|might)\b"),
+    ),
     ("age", re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b|\bage of\b")),
-    ("money", re.compile(
-        r"\bhow much (?:money|cash|did \w+ (?:pay|cost|owe|earn|raise|spend|lose|win)|does \w+ cost|is \w+ worth)\b|"
-        r"\bhow much\b.*\b(?:pay|paid|cost|owe|owed|worth|price|money|fine|fined|budget|spend|spent|earn|"
-        r"raise|raised|lose|lost|win|won|prize|salary|fee|funding|tax|taxes)\b|"
-        r"\bwhat (?:was |is |will be )?the (?:cost|price|fine|budget|salary|fee)\b"
-    )),
+    (
+        "money",
+        re.compile(
+            r"\bhow much (?:money|cash|did \w+ (?:pay|cost|owe|earn|raise|spend|lose|win)|does \w+ cost|is \w+ worth)\b|"
+            r"\bhow much\b.*\b(?:pay|paid|cost|owe|owed|worth|price|money|fine|fined|budget|spend|spent|earn|"
+            r"raise|raised|lose|lost|win|won|prize|salary|fee|funding|tax|taxes)\b|"
+            r"\bwhat (?:was |is |will be )?the (?:cost|price|fine|budget|salary|fee)\b"
+        ),
+    ),
     ("duration", re.compile(r"\bhow long\b|\bfor how many (?:years|months|weeks|days|hours)\b")),
-    ("number", re.compile(
-        r"\bhow (?:many|much|far|large|big|tall|high|deep|wide|heavy|fast)\b|"
-        r"\bwhat (?:percentage|percent|proportion|share|number|amount|fraction)\b"
-    )),
+    (
+        "number",
+        re.compile(
+            r"\bhow (?:many|much|far|large|big|tall|high|deep|wide|heavy|fast)\b|"
+            r"\bwhat (?:percentage|percent|proportion|share|number|amount|fraction)\b"
+        ),
+    ),
     ("clock", re.compile(r"\bwhat time\b|\bat what hour\b")),
     ("date", re.compile(r"\bwhen\b|\b(?:what|which) (?:year|date|day|month|century|decade)\b|\bin which year\b")),
-    ("person", re.compile(r"\bwho(?:m|se)?\b|\b(?:which|what) (?:person|man|woman|official|leader|minister|senator)\b")),
-    ("place", re.compile(
-        r"\bwhere\b|\b(?:what|which) (?:\w+ ){0,2}?(?:country|city|town|place|region|state|province|island|"
-        r"port|capital|continent|village|area|venue|hospital|museum|university|school|prison|station)\b"
-    )),
+    (
+        "person",
+        re.compile(r"\bwho(?:m|se)?\b|\b(?:which|what) (?:person|man|woman|official|leader|minister|senator)\b"),
+    ),
+    (
+        "place",
+        re.compile(
+            r"\bwhere\b|\b(?:what|which) (?:\w+ ){0,2}?(?:country|city|town|place|region|state|province|island|"
+            r"port|capital|continent|village|area|venue|hospital|museum|university|school|prison|station)\b"
+        ),
+    ),
     # "Which newspaper / institute / team ...": one of several named things
     ("entity", re.compile(r"^(?:(?:in|at|from|to|for|by|on|with|of) )?which\b")),
     ("name", re.compile(r"\b(?:name|named|called|title)\b")),
@@ -78,7 +91,9 @@ _MONTH = re.compile(
     r"today|tomorrow|tonight|spring|summer|autumn|fall|winter|century|centuries|decade)\b|"
     r"\b(?:last|next|this|that|earlier|later) (?:year|month|week|day)\b|\b\d+\s+(?:years?|months?|days?) ago\b"
 )
-_CLOCK = re.compile(r"\b\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)|\b\d{1,2}:\d{2}\b|\b(?:noon|midnight|o'clock)\b", re.IGNORECASE)
+_CLOCK = re.compile(
+    r"\b\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)|\b\d{1,2}:\d{2}\b|\b(?:noon|midnight|o'clock)\b", re.IGNORECASE
+)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'\u2019-]*")
 _REASON = re.compile(
     r"\b(?:because|due to|owing to|as a result|in order to|so that|since|after|reason|caused|cause|"

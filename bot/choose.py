@@ -10,11 +10,29 @@ import numpy as np
 from .retrieve import Features
 
 RANK_FIELDS = (
-    "dense", "context", "lexical", "lexical_context", "coverage", "kind", "novelty",
-    "holds", "holds_context", "rare_coverage", "rare_context", "focus_coverage", "previous_coverage",
+    "dense",
+    "context",
+    "lexical",
+    "lexical_context",
+    "coverage",
+    "kind",
+    "novelty",
+    "holds",
+    "holds_context",
+    "rare_coverage",
+    "rare_context",
+    "focus_coverage",
+    "previous_coverage",
 )
 DECLINE_FIELDS = (
-    "score", "dense", "rare_coverage", "holds", "typed", "margin", "weighted_coverage", "unheld",
+    "score",
+    "dense",
+    "rare_coverage",
+    "holds",
+    "typed",
+    "margin",
+    "weighted_coverage",
+    "unheld",
 )
 
 

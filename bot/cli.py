@@ -116,11 +116,15 @@ class _ProgressBar:
 @click.option("--corpus-dir", type=click.Path(path_type=Path), help="Folder of articles (CORPUS_DIR).")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index is kept (INDEX_DIR).")
 @click.option("--model", help="Embedding model: package name or local folder (EMBEDDING_MODEL).")
-@click.option("-v", "--verbose", is_flag=True, help="Log the bot's own steps to stderr (LOG_LEVEL=DEBUG: libraries' too).")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Log the bot's own steps to stderr (LOG_LEVEL=DEBUG: libraries' too)."
+)
 @click.pass_context
 def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, model: str | None, verbose: bool) -> None:
     """Answer questions about news articles with cited sentences."""
-    overrides: dict[str, Any] = {k: v for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir), ("embedding_model", model)) if v}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir), ("embedding_model", model)) if v
+    }
     logging.getLogger("dotenv.main").setLevel(logging.ERROR)  # its "could not parse" line: said below, with the file
     for warning in setting_warnings(Path(".env"), os.environ):
         click.echo(f"Warning: {warning}", err=True)
@@ -255,7 +259,18 @@ def ask(ctx: click.Context, question: tuple[str, ...], as_json: bool) -> None:
             if isinstance(result, QuestionError):
                 failed = True
                 if as_json:
-                    click.echo(json.dumps({"question": text, "answered": False, "answer": str(result), "citations": [], "error": str(result)}, ensure_ascii=False))
+                    click.echo(
+                        json.dumps(
+                            {
+                                "question": text,
+                                "answered": False,
+                                "answer": str(result),
+                                "citations": [],
+                                "error": str(result),
+                            },
+                            ensure_ascii=False,
+                        )
+                    )
                 else:
                     click.echo(f"Error: {result}", err=True)
                 continue
@@ -302,8 +317,13 @@ def chat(ctx: click.Context) -> None:
 
 @cli.command(name="eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--hold-out", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Leave this many articles out of the index; their questions must be declined.")
+@click.option(
+    "--hold-out",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Leave this many articles out of the index; their questions must be declined.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Which articles --hold-out picks.")
 @click.option("--failures", type=click.IntRange(min=0), default=0, help="Print this many failed questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
@@ -325,13 +345,16 @@ def eval_(ctx: click.Context, file: Path, hold_out: int, seed: int, failures: in
         if undocumented:
             raise Failure(
                 f'--hold-out needs the article of every answerable question: add "doc" (the article\'s file '
-                f'name) to line {undocumented[0]} of {file}' + (f" and {len(undocumented) - 1} other lines" if len(undocumented) > 1 else "")
+                f"name) to line {undocumented[0]} of {file}"
+                + (f" and {len(undocumented) - 1} other lines" if len(undocumented) > 1 else "")
             )
         docs = sorted(answerer.index.articles)
         if hold_out >= len(docs):
             raise Failure(f"--hold-out {hold_out} would leave no article in the index ({len(docs)} articles)")
         held = sorted(random.Random(seed).sample(docs, hold_out))
-        answerer = Answerer(answerer.index.without(set(held)), answerer.encoder, answerer.max_citations, helper=answerer.helper)
+        answerer = Answerer(
+            answerer.index.without(set(held)), answerer.encoder, answerer.max_citations, helper=answerer.helper
+        )
         items = [Item(i.question, () if i.doc in held else i.gold, i.doc, i.line) for i in items]
     report = evaluate(answerer, items)
     if as_json:
@@ -368,10 +391,12 @@ def run(ctx: click.Context) -> None:
     except InvalidToken:
         raise Failure("Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token with @BotFather") from None
     except NetworkError as exc:
-        raise Failure(redactor.redact(
-            f"Cannot reach the Bot API at {settings.telegram_base_url} ({exc}): check the network "
-            f"connection (and TELEGRAM_BASE_URL), then run again"
-        )) from None
+        raise Failure(
+            redactor.redact(
+                f"Cannot reach the Bot API at {settings.telegram_base_url} ({exc}): check the network "
+                f"connection (and TELEGRAM_BASE_URL), then run again"
+            )
+        ) from None
     except TelegramError as exc:  # e.g. a garbled getMe answer, or another instance polling (409)
         raise Failure(redactor.redact(f"The Bot API at TELEGRAM_BASE_URL failed: {exc}")) from None
 
@@ -387,26 +412,58 @@ def start(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.option("--corpus", "corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Corpus folder to benchmark (default: CORPUS_DIR).")
-@click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON lines with q (and doc): questions for latency and bursts; topped up from sentences.")
-@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Rounds for latency and bursts.")
-@click.option("--build-repeats", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Rounds for builds and reindexes (use 1 on big corpora).")
+@click.option(
+    "--corpus",
+    "corpus",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Corpus folder to benchmark (default: CORPUS_DIR).",
+)
+@click.option(
+    "--questions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON lines with q (and doc): questions for latency and bursts; topped up from sentences.",
+)
+@click.option(
+    "--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Rounds for latency and bursts."
+)
+@click.option(
+    "--build-repeats",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Rounds for builds and reindexes (use 1 on big corpora).",
+)
 @click.option("--latency-questions", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--burst", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--eval", "eval_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Also evaluate FILE with torch and with ONNX vectors (figures must be equal).")
+@click.option(
+    "--eval",
+    "eval_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also evaluate FILE with torch and with ONNX vectors (figures must be equal).",
+)
 @click.option("--no-txtai", is_flag=True, help="Skip the txtai comparison.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the work files here.")
-@click.option("--sections", default="build,serve,compare,eval", show_default=True,
-              help="Which parts to run: build (child builds, reindex), serve (fresh serving processes), "
-                   "compare (in-process build, txtai), eval.")
+@click.option(
+    "--sections",
+    default="build,serve,compare,eval",
+    show_default=True,
+    help="Which parts to run: build (child builds, reindex), serve (fresh serving processes), "
+    "compare (in-process build, txtai), eval.",
+)
 @click.pass_context
-def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repeats: int, build_repeats: int,
-          latency_questions: int, burst: int, eval_file: Path | None, no_txtai: bool, work_dir: Path | None,
-          sections: str) -> None:
+def bench(
+    ctx: click.Context,
+    corpus: Path | None,
+    questions: Path | None,
+    repeats: int,
+    build_repeats: int,
+    latency_questions: int,
+    burst: int,
+    eval_file: Path | None,
+    no_txtai: bool,
+    work_dir: Path | None,
+    sections: str,
+) -> None:
     """Benchmark answering, bursts, builds, reindex, start-up and memory; prints a table and a JSON line."""
     bench_module = _bench_module(needs_txtai=not no_txtai and "compare" in sections)
     BenchConfig, run_bench = bench_module.BenchConfig, bench_module.run_bench
@@ -414,9 +471,17 @@ def bench(ctx: click.Context, corpus: Path | None, questions: Path | None, repea
     settings = _settings(ctx)
     try:
         config = BenchConfig(
-            corpus_dir=corpus or settings.corpus_dir, questions_file=questions, model=settings.embedding_model,
-            threads=settings.encoder_threads, repeats=repeats, build_repeats=build_repeats,
-            latency_questions=latency_questions, burst=burst, txtai=not no_txtai, eval_file=eval_file, work_dir=work_dir,
+            corpus_dir=corpus or settings.corpus_dir,
+            questions_file=questions,
+            model=settings.embedding_model,
+            threads=settings.encoder_threads,
+            repeats=repeats,
+            build_repeats=build_repeats,
+            latency_questions=latency_questions,
+            burst=burst,
+            txtai=not no_txtai,
+            eval_file=eval_file,
+            work_dir=work_dir,
             sections=frozenset(part.strip() for part in sections.split(",") if part.strip()),
         )
     except ValueError as exc:
@@ -453,8 +518,10 @@ def _bench_module(needs_txtai: bool):
     except IndexProblem as exc:
         raise Failure(str(exc)) from None
     if needs_txtai and not _installed("txtai"):
-        raise Failure("bench compares with txtai, which is not installed: run it with --no-txtai, or install "
-                      "the bench extra (.venv/bin/pip install -e '.[bench]')")
+        raise Failure(
+            "bench compares with txtai, which is not installed: run it with --no-txtai, or install "
+            "the bench extra (.venv/bin/pip install -e '.[bench]')"
+        )
     spec = importlib.util.spec_from_file_location("citebot_bench", path)
     if spec is None or spec.loader is None:
         raise Failure(f"The benchmark {path} cannot be loaded as a Python module.")
@@ -551,6 +618,7 @@ def feeds(ctx: click.Context, once: bool) -> None:
         raise Failure("No feeds to poll: set FEEDS (comma-separated feed URLs) or add one with /feed add in Telegram.")
     while True:
         with _tty_progress(0, "feed entries") as bar:
+
             def seen(outcome) -> None:
                 _echo_outcome(outcome)
                 bar.update()

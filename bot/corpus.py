@@ -264,9 +264,11 @@ def article_files(corpus_dir: Path) -> list[Path]:
             f"articles (.txt or .md) in it, or set CORPUS_DIR."
         )
     return sorted(
-        p for p in corpus_dir.iterdir()
+        p
+        for p in corpus_dir.iterdir()
         if (p.is_file() or (p.is_symlink() and not p.exists()))  # a dangling link: reported as unreadable
-        and p.suffix.lower() in ARTICLE_SUFFIXES and not p.name.startswith(".")
+        and p.suffix.lower() in ARTICLE_SUFFIXES
+        and not p.name.startswith(".")
     )
 
 

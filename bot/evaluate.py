@@ -10,11 +10,26 @@ from pathlib import Path
 
 from .answer import Answerer, clean_question
 
-_FOLD = str.maketrans({
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
-})
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2033": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+    }
+)
 
 
 def fold(text: str) -> str:
@@ -34,7 +49,9 @@ class Item:
         return bool(self.gold)
 
 
-LINE_FORM = 'write one JSON object per line: {"q": "the question", "any": ["an answer", ...]} or {"q": ..., "none": true}'
+LINE_FORM = (
+    'write one JSON object per line: {"q": "the question", "any": ["an answer", ...]} or {"q": ..., "none": true}'
+)
 
 
 def _line_problem(row: object) -> str | None:
@@ -68,7 +85,9 @@ def read_items(path: Path) -> list[Item]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not an evaluation line: not JSON ({exc.msg}, column {exc.colno}); {LINE_FORM}") from None
+            raise ValueError(
+                f"{path}:{number}: not an evaluation line: not JSON ({exc.msg}, column {exc.colno}); {LINE_FORM}"
+            ) from None
         problem = _line_problem(row)
         if problem:
             raise ValueError(f"{path}:{number}: not an evaluation line: {problem}; {LINE_FORM}")
@@ -172,11 +191,13 @@ def evaluate(answerer: Answerer, items: Iterable[Item], depth: int = 10, batch: 
                 report.false_answers += choice.answered
                 ok = not choice.answered
             if not ok:
-                report.failures.append({
-                    "q": item.question,
-                    "gold": list(item.gold),
-                    "answered": choice.answered,
-                    "confidence": round(choice.confidence, 3),
-                    "first": answerer.index.sentences[choice.ids[0]].text if choice.ids else None,
-                })
+                report.failures.append(
+                    {
+                        "q": item.question,
+                        "gold": list(item.gold),
+                        "answered": choice.answered,
+                        "confidence": round(choice.confidence, 3),
+                        "first": answerer.index.sentences[choice.ids[0]].text if choice.ids else None,
+                    }
+                )
     return report

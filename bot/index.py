@@ -84,6 +84,7 @@ class LazyEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.load().encode(texts)
 
+
 @dataclass
 class BuildReport:
     """What a build did, for the one-line summary and the admin's /reindex reply."""
@@ -373,12 +374,16 @@ def read_manifest(index_dir: Path) -> Saved:
     except FileNotFoundError:
         raise IndexProblem(f"No index in {str(index_dir)!r}: run `python -m bot index` to build it.") from None
     except OSError as exc:
-        raise IndexProblem(f"The index in {str(index_dir)!r} is unreadable ({exc}): run `python -m bot index`.") from exc
+        raise IndexProblem(
+            f"The index in {str(index_dir)!r} is unreadable ({exc}): run `python -m bot index`."
+        ) from exc
     build_dir = index_dir / name
     try:
         manifest = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexProblem(f"The index in {str(index_dir)!r} is unreadable ({exc}): run `python -m bot index`.") from exc
+        raise IndexProblem(
+            f"The index in {str(index_dir)!r} is unreadable ({exc}): run `python -m bot index`."
+        ) from exc
     found = manifest.get("format") if isinstance(manifest, dict) else None
     if found != FORMAT_VERSION:
         raise IndexProblem(

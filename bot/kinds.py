@@ -20,7 +20,10 @@ _WORD = re.compile(r"\w+")
 
 
 _KINDS = [
-    ("number", re.compile(r"\bhow (?:many|much|long|far|old|large|big|tall|high)\b|\bwhat (?:percentage|number|amount)\b")),
+    (
+        "number",
+        re.compile(r"\bhow (?:many|much|long|far|old|large|big|tall|high)\b|\bwhat (?:percentage|number|amount)\b"),
+    ),
     ("time", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|century|time)\b|\bin which year\b")),
     ("person", re.compile(r"\bwho(?:m|se)?\b")),
     ("place", re.compile(r"\bwhere\b|\bwhat (?:country|city|place|region|state)\b")),

@@ -51,7 +51,6 @@ BUILD_EXTRA_HINT = "pip install 'citebot[build]' (in a clone: pip install -e '.[
 BUILD_ERRORS = (CorpusError, ModelError, IndexProblem, OnnxProblem, OSError, ValueError)
 
 
-
 class Action(enum.Enum):
     USE = "use"  # the saved index matches the corpus and the model
     REFRESH = "refresh"  # the corpus changed: build again, reusing the vectors of known sentences
@@ -79,8 +78,12 @@ class IndexJob:
 
     @classmethod
     def of(cls, settings: Settings) -> IndexJob:
-        return cls(Path(settings.corpus_dir).resolve(), Path(settings.index_dir).resolve(),
-                   settings.embedding_model, settings.encoder_threads)
+        return cls(
+            Path(settings.corpus_dir).resolve(),
+            Path(settings.index_dir).resolve(),
+            settings.embedding_model,
+            settings.encoder_threads,
+        )
 
 
 class BuildStopped(RuntimeError):
@@ -98,20 +101,30 @@ def decide(job: IndexJob) -> Plan:
         build_dir, manifest = read_manifest(job.index_dir)
         for name, digest in manifest["checksums"].items():
             if sha256_file(build_dir / name) != digest:
-                raise IndexProblem(f"The index file {name} in {str(build_dir)!r} is corrupt (checksum mismatch): "
-                                   f"{hint} rebuild it.")
+                raise IndexProblem(
+                    f"The index file {name} in {str(build_dir)!r} is corrupt (checksum mismatch): {hint} rebuild it."
+                )
     except (IndexProblem, OSError, KeyError) as problem:
         return Plan(Action.REBUILD, str(problem), export)
     if manifest.get("model") != job.model:
-        return Plan(Action.REBUILD, f"The index was built with the model {manifest.get('model')!r} but "
-                                    f"EMBEDDING_MODEL is {job.model!r}: {hint} rebuild it.", export)
+        return Plan(
+            Action.REBUILD,
+            f"The index was built with the model {manifest.get('model')!r} but "
+            f"EMBEDDING_MODEL is {job.model!r}: {hint} rebuild it.",
+            export,
+        )
     if corpus_unchanged(job.corpus_dir, manifest["corpus"]):
         return Plan(Action.USE, "the articles are unchanged", export)  # not even parsed
     corpus = load_corpus(job.corpus_dir)
     if corpus.fingerprint() == manifest["corpus"] and not any(p.unreadable for p in corpus.problems):
         return Plan(Action.USE, "the articles are unchanged", export, corpus)
-    return Plan(Action.REFRESH, "The index does not match the articles in the corpus folder (added, changed or "
-                                f"removed files): {hint} refresh it.", export, corpus)
+    return Plan(
+        Action.REFRESH,
+        "The index does not match the articles in the corpus folder (added, changed or "
+        f"removed files): {hint} refresh it.",
+        export,
+        corpus,
+    )
 
 
 @contextmanager
@@ -150,6 +163,7 @@ def update_index(
         _prune_builds(job.index_dir)
         plan = decide(job)
         report: BuildReport | None = None
+
         def load_model(factory: Callable[[], Encoder]) -> Callable[[], Encoder]:
             def load() -> Encoder:
                 say_step(progress, f"loading the model {job.model}")

@@ -49,8 +49,7 @@ PROBES = (
     "Where did the summit take place?",
     "Oxygen",
     "The Amazon rainforest covers much of the Amazon basin of South America, an area of "
-    "seven million square kilometres, of which five and a half million are covered by forest. "
-    * 6,
+    "seven million square kilometres, of which five and a half million are covered by forest. " * 6,
     "How many visitors are expected over three days at the harbour festival?",
     "¿Dónde está la estación? Ünïcödé, emoji 🙂 and numbers 40,000 and 1973.",
 )
@@ -128,10 +127,14 @@ def _check_exportable(model_path: Path) -> None:
     """Refuse models whose sentence-transformers pipeline is not transformer + mean pooling (+ normalise)."""
     modules_file = model_path / "modules.json"
     if not modules_file.is_file():
-        raise ModelError(f"{str(model_path)!r} has no modules.json; only sentence-transformers folders can be exported.")
+        raise ModelError(
+            f"{str(model_path)!r} has no modules.json; only sentence-transformers folders can be exported."
+        )
     kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in json.loads(modules_file.read_text(encoding="utf-8"))]
     if kinds[:2] != ["Transformer", "Pooling"] or any(k not in ("Transformer", "Pooling", "Normalize") for k in kinds):
-        raise ModelError(f"cannot export a model with modules {kinds} to ONNX (expected Transformer, Pooling[, Normalize])")
+        raise ModelError(
+            f"cannot export a model with modules {kinds} to ONNX (expected Transformer, Pooling[, Normalize])"
+        )
     pooling_file = model_path / "1_Pooling" / "config.json"
     pooling = json.loads(pooling_file.read_text(encoding="utf-8")) if pooling_file.is_file() else {}
     modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v is True]
@@ -220,7 +223,9 @@ def export_onnx(encoder: SentenceTransformerEncoder, index_dir: Path) -> Path:
         probe = OnnxEncoder(work, threads=1)
         cosine = float(np.min(np.sum(probe.encode(PROBES) * encoder.encode(PROBES), axis=1)))
         if cosine < MIN_COSINE:
-            raise ModelError(f"the ONNX export of {encoder.name!r} differs from sentence-transformers (cosine {cosine:.7f})")
+            raise ModelError(
+                f"the ONNX export of {encoder.name!r} differs from sentence-transformers (cosine {cosine:.7f})"
+            )
         manifest = OnnxManifest(**{**asdict(manifest), "cosine": cosine})
         (work / ONNX_MANIFEST).write_text(json.dumps(asdict(manifest), indent=2), encoding="utf-8")
         fsync_files(work, [ONNX_FILE, TOKENIZER_FILE, ONNX_MANIFEST])

@@ -34,7 +34,7 @@ def to_terminal(answer: Answer, width: int = 88) -> str:
     return "\n".join(lines)
 
 
-_QUOTES = "\u201c\u201d\u201e\""
+_QUOTES = '\u201c\u201d\u201e"'
 
 
 def _quoted(text: str) -> str:
@@ -52,10 +52,7 @@ def to_json(answer: Answer) -> str:
 def to_telegram_html(answer: Answer) -> str:
     """Telegram HTML: quotes first, citations after; every piece of text escaped."""
     if not answer.answered:
-        return (
-            "\U0001F50E " + html.escape(answer.answer)
-            + " I couldn't find an answer to that in the articles I know."
-        )
+        return "\U0001f50e " + html.escape(answer.answer) + " I couldn't find an answer to that in the articles I know."
     parts = [f"<blockquote>[{c.n}] {html.escape(c.text)}</blockquote>" for c in answer.citations]
     sources = []
     for c in answer.citations:

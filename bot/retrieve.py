@@ -97,8 +97,10 @@ class Retriever:
         }
         sentences = index.sentences
         self.follows = np.array(  # the sentence before it is in the same paragraph
-            [i > 0 and (s.doc, s.paragraph) == (sentences[i - 1].doc, sentences[i - 1].paragraph)
-             for i, s in enumerate(sentences)],
+            [
+                i > 0 and (s.doc, s.paragraph) == (sentences[i - 1].doc, sentences[i - 1].paragraph)
+                for i, s in enumerate(sentences)
+            ],
             dtype=bool,
         )
         self._facts: dict[int, answerable.Facts] = {}  # per sentence, worked out when first a candidate

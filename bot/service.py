@@ -114,8 +114,11 @@ class QAService:
         if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
             self._encoder = self._serving_encoder()
         current = self._answerer
-        if current is not None and self._index is not None and self._index.manifest.get("checksums") == (
-            read_manifest(self.settings.index_dir).manifest.get("checksums")
+        if (
+            current is not None
+            and self._index is not None
+            and self._index.manifest.get("checksums")
+            == (read_manifest(self.settings.index_dir).manifest.get("checksums"))
         ):
             if current.encoder is self._encoder:
                 return

@@ -85,8 +85,6 @@ def split_articles(
                 first = len(sentences)
                 passage_id = len(passages)
                 for offset, text in enumerate(chunk):
-                    sentences.append(
-                        Sentence(article.doc, p_no, start + offset + 1, text, passage_id)
-                    )
+                    sentences.append(Sentence(article.doc, p_no, start + offset + 1, text, passage_id))
                 passages.append(Passage(article.doc, p_no, first, len(sentences) - 1))
     return sentences, passages

@@ -62,12 +62,10 @@ class LexicalSearch(Protocol):
     """The word evidence: BM25 over sentences and passages, distinct content words per sentence."""
 
     @property
-    def sentences(self) -> Postings:
-        ...
+    def sentences(self) -> Postings: ...
 
     @property
-    def passages(self) -> Postings:
-        ...
+    def passages(self) -> Postings: ...
 
     @property
     def term_counts(self) -> np.ndarray:
@@ -103,16 +101,13 @@ class SentenceData(Protocol):
     """The sentences themselves: text, article, passage; and what the index was built with."""
 
     @property
-    def articles(self) -> Mapping[str, Article]:
-        ...
+    def articles(self) -> Mapping[str, Article]: ...
 
     @property
-    def sentences(self) -> Sequence[Sentence]:
-        ...
+    def sentences(self) -> Sequence[Sentence]: ...
 
     @property
-    def passages(self) -> Sequence[Passage]:
-        ...
+    def passages(self) -> Sequence[Passage]: ...
 
     @property
     def model(self) -> str:
@@ -120,13 +115,11 @@ class SentenceData(Protocol):
         ...
 
     @property
-    def facts(self) -> SentenceFacts:
-        ...
+    def facts(self) -> SentenceFacts: ...
 
 
 class Store(DenseSearch, SentenceData, Protocol):
     """Everything answering reads: the dense search, the lexical search (`words`) and the data."""
 
     @property
-    def words(self) -> LexicalSearch:
-        ...
+    def words(self) -> LexicalSearch: ...

@@ -20,13 +20,61 @@ from .kinds import sentence_facts
 
 # bm25s's STOPWORDS_EN (a test keeps them in step), copied so that serving does not import
 # bm25s, plus question words that say nothing about the answer
-STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
-    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they",
-    "this", "to", "was", "will", "with",
-}) | {
-    "did", "does", "do", "what", "which", "who", "whom", "whose", "when", "where", "why", "how",
-    "many", "much", "according", "name", "called", "s",
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    }
+) | {
+    "did",
+    "does",
+    "do",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+    "many",
+    "much",
+    "according",
+    "name",
+    "called",
+    "s",
 }
 _TOKEN = re.compile(r"(?u)\b\w+\b")
 _PLACEHOLDER = "\u2400"  # stands in for a sentence without content words; never a question's word
@@ -134,8 +182,11 @@ class Postings:
         if len(indptr) != len(words) + 1:
             raise ValueError(f"{prefix}: {len(words)} words but {len(indptr) - 1} columns")
         return cls(
-            dict(zip(words, range(len(words)), strict=True)), indptr, arrays[f"{prefix}_indices"],
-            arrays[f"{prefix}_weights"], int(arrays[f"{prefix}_size"]),
+            dict(zip(words, range(len(words)), strict=True)),
+            indptr,
+            arrays[f"{prefix}_indices"],
+            arrays[f"{prefix}_weights"],
+            int(arrays[f"{prefix}_size"]),
         )
 
 
@@ -171,9 +222,13 @@ class WordIndex:
     def save(self, path: Path) -> None:
         """Write the index as one .npz file (no pickles)."""
         arrays = {
-            "term_counts": self.term_counts, "has_number": self.has_number, "has_time": self.has_time,
-            "name_counts": self.name_counts, **self.sentences.arrays("sentence"),
-            **self.passages.arrays("passage"), **self.names.arrays("names"),
+            "term_counts": self.term_counts,
+            "has_number": self.has_number,
+            "has_time": self.has_time,
+            "name_counts": self.name_counts,
+            **self.sentences.arrays("sentence"),
+            **self.passages.arrays("passage"),
+            **self.names.arrays("names"),
         }
         with path.open("wb") as handle:
             # numpy's stub has an allow_pickle keyword, so mypy fears a name in `arrays` could be it
@@ -195,9 +250,10 @@ class WordIndex:
                 )
             except KeyError as exc:
                 raise ValueError(f"the word index has no {exc}") from None
-        per_sentence = {
-            len(a) for a in (index.term_counts, index.has_number, index.has_time, index.name_counts)
-        } | {index.sentences.size, index.names.size}
+        per_sentence = {len(a) for a in (index.term_counts, index.has_number, index.has_time, index.name_counts)} | {
+            index.sentences.size,
+            index.names.size,
+        }
         if per_sentence != {sentences} or index.passages.size != passages:
             raise ValueError(
                 f"the word index is of {index.sentences.size} sentences and {index.passages.size} passages, "

@@ -49,22 +49,30 @@ def _ranking(reason: str):
 # Natural questions with one clear answer that the ranking currently gets wrong.
 ANSWERABLE_MISRANKED = [
     pytest.param(
-        "Which country has most of the Amazon rainforest?", AMAZON, "contained within Brazil",
+        "Which country has most of the Amazon rainforest?",
+        AMAZON,
+        "contained within Brazil",
         marks=_ranking("cites 'The Amazon represents over half of the planet's remaining rainforests'"),
         id="country-with-most-rainforest",
     ),
     pytest.param(
-        "Who gave oxygen its name?", OXYGEN, "coined in 1777 by Antoine Lavoisier",
+        "Who gave oxygen its name?",
+        OXYGEN,
+        "coined in 1777 by Antoine Lavoisier",
         marks=_ranking("cites 'Its name derives from the Greek roots' (no person); Lavoisier is not cited"),
         id="who-named-oxygen",
     ),
     pytest.param(
-        "When did Priestley publish his findings?", OXYGEN, "published his findings in 1775",
+        "When did Priestley publish his findings?",
+        OXYGEN,
+        "published his findings in 1775",
         marks=_ranking("cites 'Because he published his findings first' (no date)"),
         id="when-priestley-published",
     ),
     pytest.param(
-        "Which large predators live in the Amazon rainforest?", AMAZON, "black caiman, jaguar",
+        "Which large predators live in the Amazon rainforest?",
+        AMAZON,
+        "black caiman, jaguar",
         marks=_ranking("cites the bird/fish species sentence instead of the predators one"),
         id="amazon-predators",
     ),

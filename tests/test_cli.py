@@ -36,20 +36,30 @@ def run_bot(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str]
     """`python -m bot ARGS` in a clean environment (no settings inherited, no network)."""
     clean = {k: v for k, v in os.environ.items() if k not in SETTING_VARS}
     clean.update(
-        PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", NO_PROXY="*",
-        HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",  # any download would fail
+        PYTHONPATH=str(ROOT),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        NO_PROXY="*",
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",  # any download would fail
     )
     clean.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        input=stdin, capture_output=True, text=True, cwd=cwd, env=clean, timeout=300,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=clean,
+        timeout=300,
     )
 
 
 def assert_one_line_error(stderr: str, *fragments: str) -> str:
     visible = [segment.split("\r")[-1].strip() for segment in stderr.split("\n")]  # as a terminal shows it
     lines = [
-        line for line in visible
+        line
+        for line in visible
         # progress of a (re)build is not an error line
         if line and not line.startswith(("Index built:", "embedding sentences:"))
     ]
@@ -158,8 +168,14 @@ def test_index_command_builds_the_index_and_prints_a_summary(indexed):
 def test_ask_json_answers_one_question_with_citations(indexed):
     corpus_dir, index_dir, _ = indexed
     result = run_bot(
-        "--corpus-dir", str(corpus_dir), "--index-dir", str(index_dir),
-        "ask", "--json", "What is the atomic number of oxygen?", cwd=corpus_dir.parent,
+        "--corpus-dir",
+        str(corpus_dir),
+        "--index-dir",
+        str(index_dir),
+        "ask",
+        "--json",
+        "What is the atomic number of oxygen?",
+        cwd=corpus_dir.parent,
     )
     assert result.returncode == 0, result.stderr
     assert "Index built" not in result.stderr  # the index from `index` was up to date
@@ -182,7 +198,10 @@ def test_ask_without_a_question_answers_each_line_of_stdin(indexed):
         "Which disease can vampire bats spread?",
     ]
     result = run_bot(
-        "ask", "--json", cwd=corpus_dir.parent, stdin="\n".join(questions[:2]) + "\n\n" + questions[2] + "\n",
+        "ask",
+        "--json",
+        cwd=corpus_dir.parent,
+        stdin="\n".join(questions[:2]) + "\n\n" + questions[2] + "\n",
         env={"CORPUS_DIR": str(corpus_dir), "INDEX_DIR": str(index_dir)},
     )
     assert result.returncode == 0, result.stderr
@@ -205,8 +224,13 @@ def test_a_slow_pipe_gets_each_answer_before_sending_the_next_question(indexed):
     env = {k: v for k, v in os.environ.items() if k not in SETTING_VARS}
     env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", CORPUS_DIR=str(corpus_dir), INDEX_DIR=str(index_dir))
     child = subprocess.Popen(
-        [sys.executable, "-m", "bot", "ask", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True, cwd=corpus_dir.parent, env=env,
+        [sys.executable, "-m", "bot", "ask", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=corpus_dir.parent,
+        env=env,
     )
     questions = ["What is the atomic number of oxygen?", "???", "Which disease can vampire bats spread?"]
     try:
@@ -231,10 +255,17 @@ def test_run_with_the_bot_api_unreachable_is_three_lines_at_most(indexed):
     """No library chatter, no traceback, one line per problem; the last line says what to do."""
     corpus_dir, index_dir, _ = indexed
     token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-    result = run_bot("run", cwd=corpus_dir.parent, env={
-        "CORPUS_DIR": str(corpus_dir), "INDEX_DIR": str(index_dir), "TELEGRAM_BOT_TOKEN": token,
-        "TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot", "TELEGRAM_RETRIES": "2",  # port 9: nothing listens
-    })
+    result = run_bot(
+        "run",
+        cwd=corpus_dir.parent,
+        env={
+            "CORPUS_DIR": str(corpus_dir),
+            "INDEX_DIR": str(index_dir),
+            "TELEGRAM_BOT_TOKEN": token,
+            "TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot",
+            "TELEGRAM_RETRIES": "2",  # port 9: nothing listens
+        },
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert 1 <= len(lines) <= 3, result.stderr
@@ -251,10 +282,18 @@ def test_run_with_a_refused_token_is_three_lines_at_most(indexed):
     api = FakeBotApi("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw").start()
     wrong = "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
     try:
-        result = run_bot("run", cwd=corpus_dir.parent, env={
-            "CORPUS_DIR": str(corpus_dir), "INDEX_DIR": str(index_dir), "TELEGRAM_BOT_TOKEN": wrong,
-            "TELEGRAM_BASE_URL": api.base_url, "TELEGRAM_BASE_FILE_URL": api.base_file_url, "NO_PROXY": "127.0.0.1",
-        })
+        result = run_bot(
+            "run",
+            cwd=corpus_dir.parent,
+            env={
+                "CORPUS_DIR": str(corpus_dir),
+                "INDEX_DIR": str(index_dir),
+                "TELEGRAM_BOT_TOKEN": wrong,
+                "TELEGRAM_BASE_URL": api.base_url,
+                "TELEGRAM_BASE_FILE_URL": api.base_file_url,
+                "NO_PROXY": "127.0.0.1",
+            },
+        )
     finally:
         api.stop()
     assert result.returncode == 1
@@ -279,8 +318,13 @@ def test_index_folder_that_cannot_be_written_is_one_line(tmp_path):
     (corpus_dir / "a.md").write_text("Harbour\n\nThe harbour festival opened on Friday.\n", encoding="utf-8")
     (tmp_path / "not-a-folder").write_text("", encoding="utf-8")
     result = run_bot(
-        "--corpus-dir", str(corpus_dir), "--index-dir", str(tmp_path / "not-a-folder"),
-        "ask", "When did the festival open?", cwd=tmp_path,
+        "--corpus-dir",
+        str(corpus_dir),
+        "--index-dir",
+        str(tmp_path / "not-a-folder"),
+        "ask",
+        "When did the festival open?",
+        cwd=tmp_path,
     )
     assert result.returncode == 1
     assert_one_line_error(result.stderr, "Error:", "not-a-folder", "INDEX_DIR")
@@ -351,12 +395,16 @@ def test_ask_json_reports_an_unusable_question_as_json(fake_index):
 
 def test_batch_keeps_going_after_a_bad_line(fake_index):
     result = invoke(
-        *fake_index, "ask", "--json",
+        *fake_index,
+        "ask",
+        "--json",
         stdin="How many visitors are expected?\n???\n\nWhen does the festival end?\n",
     )
     rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert [r["question"] for r in rows] == [
-        "How many visitors are expected?", "???", "When does the festival end?",
+        "How many visitors are expected?",
+        "???",
+        "When does the festival end?",
     ]
     for row in rows:
         assert_contract(row)
@@ -401,8 +449,16 @@ def test_index_warns_about_bad_files_and_indexes_the_rest(home, small_corpus, fa
     assert "; skipped 1 (see above) -> " in result.stdout
     # said once, where it happens, with what to do; not again as a log line or in the summary
     assert result.stderr.splitlines() == ["Warning: skipped broken.txt: not UTF-8 text (byte 3); save it as UTF-8"]
-    again = invoke("--corpus-dir", str(small_corpus), "--index-dir", str(home / "index"), "--model", "fake",
-                   "ask", "When does the festival end?")
+    again = invoke(
+        "--corpus-dir",
+        str(small_corpus),
+        "--index-dir",
+        str(home / "index"),
+        "--model",
+        "fake",
+        "ask",
+        "When does the festival end?",
+    )
     assert again.exit_code == 0, again.output
     assert again.stderr == ""  # the index is up to date: nothing to say on every ask
 
@@ -458,7 +514,12 @@ def test_empty_corpus_folder_when_asking(tmp_path):
     """In a real process: `ask` rebuilds in a child process, whose error must also be one line."""
     (tmp_path / "empty").mkdir()
     result = run_bot(
-        "--corpus-dir", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "index"), "ask", "Hello?",
+        "--corpus-dir",
+        str(tmp_path / "empty"),
+        "--index-dir",
+        str(tmp_path / "index"),
+        "ask",
+        "Hello?",
         cwd=tmp_path,
     )
     assert result.returncode == 1
@@ -509,12 +570,27 @@ def test_eval_reports_precision_and_declines(home, fake_index):
         (['{"q": "How many visitors?", "any": "40,000"}'], ":1: not an evaluation line"),
         (['{"q": "How many visitors?", "any": ["40,000"]}', '{"q": "   ", "any": ["x"]}'], ":2: unusable question"),
         ([""], "no questions"),
-        (['{"q": "How many visitors?"}'], ':1: not an evaluation line: no "any" (the answers, a list of strings) and no "none"'),
-        (['{"question": "How many visitors?", "any": ["40,000"]}'], ':1: not an evaluation line: no "q" (the question)'),
+        (
+            ['{"q": "How many visitors?"}'],
+            ':1: not an evaluation line: no "any" (the answers, a list of strings) and no "none"',
+        ),
+        (
+            ['{"question": "How many visitors?", "any": ["40,000"]}'],
+            ':1: not an evaluation line: no "q" (the question)',
+        ),
         (['["How many visitors?", "40,000"]'], ":1: not an evaluation line: a JSON object is needed, got list"),
     ],
-    ids=["not JSON", "no q", "any not a list", "any a string", "blank question", "empty file", "no any",
-         "question for q", "a list"],
+    ids=[
+        "not JSON",
+        "no q",
+        "any not a list",
+        "any a string",
+        "blank question",
+        "empty file",
+        "no any",
+        "question for q",
+        "a list",
+    ],
 )
 def test_bad_eval_file_is_refused_before_any_work(home, small_corpus, lines, fragment):
     path = _eval_file(home, *lines)
@@ -547,7 +623,7 @@ def test_hold_out_needs_the_doc_of_each_answerable_question(home, fake_index):
     )
     result = invoke(*fake_index, "eval", str(path), "--hold-out", "1")
     assert result.exit_code == 1
-    assert_one_line_error(result.stderr, 'Error: --hold-out needs the article', 'add "doc"', f"line 3 of {path}")
+    assert_one_line_error(result.stderr, "Error: --hold-out needs the article", 'add "doc"', f"line 3 of {path}")
 
 
 def test_hold_out_counts_the_held_articles_questions_as_unanswerable(home, small_corpus, fake_model):
@@ -565,7 +641,10 @@ def test_hold_out_counts_the_held_articles_questions_as_unanswerable(home, small
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     [held] = figures["held_out"]
-    assert (figures["answerable"], figures["unanswerable"]) == (1, 1)  # the held-out article's question must be declined
+    assert (figures["answerable"], figures["unanswerable"]) == (
+        1,
+        1,
+    )  # the held-out article's question must be declined
     text = invoke(*args, "eval", str(path), "--hold-out", "1", "--seed", "0")
     assert text.stdout.startswith(f"held out 1 article: {held}\n")
 
@@ -661,7 +740,10 @@ def test_misspelled_key_in_dotenv_is_warned_with_the_closest_name(home, fake_ind
 def test_misspelled_key_in_the_environment_is_warned(home, fake_index):
     result = invoke(*fake_index, "ask", "When does the festival end?", env={"TELEGRAM_TOKEN": "x", "MAX_CITATION": "2"})
     assert result.exit_code == 0, result.output
-    assert "Warning: MAX_CITATION (in the environment) is not a setting and is ignored; did you mean MAX_CITATIONS?" in result.stderr
+    assert (
+        "Warning: MAX_CITATION (in the environment) is not a setting and is ignored; did you mean MAX_CITATIONS?"
+        in result.stderr
+    )
     assert "did you mean TELEGRAM_BOT_TOKEN?" in result.stderr
     assert len(result.stderr.splitlines()) == 2
 
@@ -681,8 +763,9 @@ def test_unparsable_dotenv_line_is_named_by_file_and_line(home, fake_index):
 
 def test_manage_py_help_exits_0_and_a_wrong_command_sets_nothing_up(tmp_path):
     def manage(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], capture_output=True, text=True,
-                              cwd=tmp_path, timeout=60)
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
+        )
 
     for flag in ("--help", "-h"):
         result = manage(flag)

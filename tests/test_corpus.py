@@ -54,8 +54,7 @@ def test_front_matter_gives_title_url_and_date(small_corpus):
     assert article.published == "2024-05-01"
     assert article.paragraphs == (
         "The harbour festival opened on Friday with a parade of tall ships.",
-        "Mayor Anna Berg cut the ribbon at the old customs house. "
-        "About 40,000 visitors are expected over three days.",
+        "Mayor Anna Berg cut the ribbon at the old customs house. About 40,000 visitors are expected over three days.",
         "The festival ends on Sunday with fireworks over the bay.",
     )
 
@@ -103,13 +102,17 @@ def test_page_furniture_is_dropped_and_prose_kept():
     article = parse_article("summit.txt", NEWS)
     text = " ".join(article.paragraphs)
     for furniture in (
-        "PHOTO", "REUTERS", "Share it", "Protesters gather", "newsletter", "Read more",
-        "Sign up", "print edition",
+        "PHOTO",
+        "REUTERS",
+        "Share it",
+        "Protesters gather",
+        "newsletter",
+        "Read more",
+        "Sign up",
+        "print edition",
     ):
         assert furniture not in text
-    assert article.paragraphs[1] == (
-        "The summit cost the host US$500 million (S$681 million), officials said."
-    )
+    assert article.paragraphs[1] == ("The summit cost the host US$500 million (S$681 million), officials said.")
 
 
 def test_no_sentence_of_the_small_corpus_is_furniture(small_corpus):

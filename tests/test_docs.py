@@ -66,8 +66,13 @@ def test_start_through_a_short_piped_chat(env):
     if not stamp.exists() or stamp.read_text().strip() != wanted:  # it would install first
         pytest.skip("manage.py has not set up .venv for this pyproject.toml (python3 manage.py setup)")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "start"], input="Who is Geng Shuang?\n", cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, str(ROOT / "manage.py"), "start"],
+        input="Who is Geng Shuang?\n",
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "Geng Shuang" in result.stdout

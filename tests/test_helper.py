@@ -13,7 +13,9 @@ from bot.helper import HelperThread
 def test_each_caller_gets_the_result_of_its_own_job():
     helper = HelperThread("test-helper")
     with ThreadPoolExecutor(4) as callers:
-        results = list(callers.map(lambda n: helper.submit(lambda: (n, threading.current_thread().name)).result(), range(40)))
+        results = list(
+            callers.map(lambda n: helper.submit(lambda: (n, threading.current_thread().name)).result(), range(40))
+        )
     assert results == [(n, "test-helper") for n in range(40)]
 
 

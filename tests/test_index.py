@@ -199,9 +199,7 @@ def test_index_built_with_another_model_is_refused_or_rebuilt(built):
 def test_unchanged_sentences_are_not_embedded_again(built):
     small_corpus, index_dir, _ = built
     article = small_corpus / "harbour.md"
-    article.write_text(
-        article.read_text(encoding="utf-8") + "\nThe parade was moved to Saturday.\n", encoding="utf-8"
-    )
+    article.write_text(article.read_text(encoding="utf-8") + "\nThe parade was moved to Saturday.\n", encoding="utf-8")
     _, report = _open(small_corpus, index_dir)
     assert report is not None and report.sentences == 5
     assert report.embedded == 1

@@ -46,8 +46,14 @@ def site(site_server: NewsSite) -> Iterator[NewsSite]:
 def settings(tmp_path: Path) -> Settings:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    return Settings(_env_file=None, corpus_dir=corpus, allow_private_urls=True, fetch_timeout=10.0,
-                    max_page_bytes=1_000_000, max_redirects=3)
+    return Settings(
+        _env_file=None,
+        corpus_dir=corpus,
+        allow_private_urls=True,
+        fetch_timeout=10.0,
+        max_page_bytes=1_000_000,
+        max_redirects=3,
+    )
 
 
 @pytest.fixture
@@ -83,19 +89,24 @@ def test_extraction_keeps_the_article_and_drops_the_furniture(site: NewsSite, nu
 # --- links -------------------------------------------------------------------------------------
 
 
-def test_a_link_becomes_a_markdown_article_with_front_matter(site: NewsSite, ingester: Ingester, settings: Settings) -> None:
+def test_a_link_becomes_a_markdown_article_with_front_matter(
+    site: NewsSite, ingester: Ingester, settings: Settings
+) -> None:
     story = site.story("nba-brawl-suspensions")
     saved = ingester.add_url(site.url(story))
     assert saved.status == "added" and saved.title == story.title
     text = (settings.corpus_dir / saved.name).read_text(encoding="utf-8")
-    assert text.startswith(f"---\ntitle: {story.title}\nurl: {site.url(story)}\npublished: {story.date}\n"
-                           "source: The Harbour Ledger\n---\n")
+    assert text.startswith(
+        f"---\ntitle: {story.title}\nurl: {site.url(story)}\npublished: {story.date}\nsource: The Harbour Ledger\n---\n"
+    )
     article = load_corpus(settings.corpus_dir).articles[0]
     assert (article.title, article.url, article.published) == (story.title, site.url(story), story.date)
     assert list(settings.corpus_dir.glob(".ingest-*")) == []
 
 
-def test_the_same_link_again_updates_the_article_in_place(site: NewsSite, ingester: Ingester, settings: Settings) -> None:
+def test_the_same_link_again_updates_the_article_in_place(
+    site: NewsSite, ingester: Ingester, settings: Settings
+) -> None:
     story = site.story("bush-visits-canada")
     first = ingester.add_url(site.url(story))
     assert ingester.add_url(site.url(story) + "?utm_source=telegram#top").status == "unchanged"
@@ -113,7 +124,9 @@ def test_a_redirect_chain_is_followed_to_the_article(site: NewsSite, ingester: I
     assert saved.url == site.url(story) and saved.name == file_name(site.url(story), story.title)
 
 
-def test_the_same_text_under_another_link_is_a_duplicate(site: NewsSite, ingester: Ingester, settings: Settings) -> None:
+def test_the_same_text_under_another_link_is_a_duplicate(
+    site: NewsSite, ingester: Ingester, settings: Settings
+) -> None:
     story = site.story("taipei-lantern-festival")
     saved = ingester.add_url(site.url(story))
     with pytest.raises(Duplicate, match=f"already in the corpus as {saved.name}"):
@@ -158,7 +171,9 @@ def test_pages_that_are_not_articles_are_refused_with_a_reason(
     assert files(settings.corpus_dir) == []
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://ftp.example.com/news.html", "javascript:alert(1)", "news.example.com/a"])
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://ftp.example.com/news.html", "javascript:alert(1)", "news.example.com/a"]
+)
 def test_only_http_links_are_fetched(ingester: Ingester, url: str) -> None:
     with pytest.raises(FetchRefused, match="Only http:// and https:// links"):
         ingester.add_url(url)
@@ -167,8 +182,13 @@ def test_only_http_links_are_fetched(ingester: Ingester, url: str) -> None:
 def test_private_and_loopback_addresses_are_refused_unless_allowed(site: NewsSite, settings: Settings) -> None:
     strict = Ingester(settings.model_copy(update={"allow_private_urls": False}))
     requests = len(site.requests)
-    for url in (site.url(site.stories[0]), site.url(site.stories[0]).replace("127.0.0.1", "localhost"),
-                "http://[::1]/a", "http://10.1.2.3/a", "http://169.254.169.254/latest/meta-data"):
+    for url in (
+        site.url(site.stories[0]),
+        site.url(site.stories[0]).replace("127.0.0.1", "localhost"),
+        "http://[::1]/a",
+        "http://10.1.2.3/a",
+        "http://169.254.169.254/latest/meta-data",
+    ):
         with pytest.raises(FetchRefused, match="private or local address.*ALLOW_PRIVATE_URLS"):
             strict.add_url(url)
     assert len(site.requests) == requests  # refused before connecting
@@ -200,12 +220,14 @@ def test_one_bad_link_does_not_stop_the_others(site: NewsSite, ingester: Ingeste
 
 
 def test_a_forwarded_post_with_article_text_is_saved(ingester: Ingester, settings: Settings) -> None:
-    story_text = "Ferry service resumes\n\n" + "\n\n".join([
-        "The island ferry resumed service on Monday after a three-week strike by its crews.",
-        "Operators said the first crossing carried 212 passengers and forty cars to the mainland.",
-        "The union agreed to a new contract that raises wages by six percent over two years.",
-        "Timetables will return to normal by the end of the month, the company said.",
-    ])
+    story_text = "Ferry service resumes\n\n" + "\n\n".join(
+        [
+            "The island ferry resumed service on Monday after a three-week strike by its crews.",
+            "Operators said the first crossing carried 212 passengers and forty cars to the mainland.",
+            "The union agreed to a new contract that raises wages by six percent over two years.",
+            "Timetables will return to normal by the end of the month, the company said.",
+        ]
+    )
     saved = ingester.add_text(story_text, "https://t.me/dailynews/42", "Daily news")
     article = parse_article(saved.name, (settings.corpus_dir / saved.name).read_text(encoding="utf-8"))
     assert article.title == "Ferry service resumes" and article.url == "https://t.me/dailynews/42"
@@ -213,7 +235,9 @@ def test_a_forwarded_post_with_article_text_is_saved(ingester: Ingester, setting
         ingester.add_text("Breaking: read this https://example.com/x", "https://t.me/dailynews/43", "Daily news")
 
 
-def test_a_file_is_added_and_a_copy_of_its_text_is_a_duplicate(ingester: Ingester, settings: Settings, tmp_path: Path) -> None:
+def test_a_file_is_added_and_a_copy_of_its_text_is_a_duplicate(
+    ingester: Ingester, settings: Settings, tmp_path: Path
+) -> None:
     article = "Ferry service resumes\n\nThe island ferry resumed service on Monday after a strike.\n"
     (tmp_path / "ferry.md").write_text(article, encoding="utf-8")
     (tmp_path / "copy.txt").write_text(article, encoding="utf-8")
@@ -250,7 +274,9 @@ def test_a_feed_poll_adds_new_entries_once(site: NewsSite, ingester: Ingester, s
     assert len(files(settings.corpus_dir)) == 4
 
 
-def test_feed_entries_that_fail_for_a_while_are_tried_again(site: NewsSite, ingester: Ingester, settings: Settings) -> None:
+def test_feed_entries_that_fail_for_a_while_are_tried_again(
+    site: NewsSite, ingester: Ingester, settings: Settings
+) -> None:
     site.rss_items[:] = site.stories[:1]
     ingester.feeds.add(site.url("/feeds/rss.xml"))
     site.slow_seconds = 1.0
@@ -288,7 +314,9 @@ def test_a_page_that_is_not_a_feed_is_reported(site: NewsSite, ingester: Ingeste
 
 def test_cli_add_refusals_exit_1_and_change_nothing(site: NewsSite, settings: Settings, monkeypatch) -> None:
     monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
-    result = CliRunner().invoke(cli, ["--corpus-dir", str(settings.corpus_dir), "add", site.url("/world"), "ftp://x.example/a"])
+    result = CliRunner().invoke(
+        cli, ["--corpus-dir", str(settings.corpus_dir), "add", site.url("/world"), "ftp://x.example/a"]
+    )
     assert result.exit_code == 1
     assert "not added: " + site.url("/world") + ": That page is not an article" in result.output
     assert "Only http:// and https://" in result.output and "Traceback" not in result.output
@@ -322,7 +350,13 @@ def test_a_checked_address_is_the_one_connected_to() -> None:
     from bot.ingest.fetch import _pinned
 
     assert _pinned("https://news.example.com/a?b=1#c", "93.184.216.34") == (
-        "https://93.184.216.34/a?b=1", {"Host": "news.example.com"}, {"sni_hostname": "news.example.com"})
+        "https://93.184.216.34/a?b=1",
+        {"Host": "news.example.com"},
+        {"sni_hostname": "news.example.com"},
+    )
     assert _pinned("http://news.example.com:8080/", "2606:2800::1") == (
-        "http://[2606:2800::1]:8080/", {"Host": "news.example.com:8080"}, {})
+        "http://[2606:2800::1]:8080/",
+        {"Host": "news.example.com:8080"},
+        {},
+    )
     assert _pinned("http://news.example.com/x", None) == ("http://news.example.com/x", {}, {})

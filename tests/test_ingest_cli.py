@@ -33,14 +33,19 @@ def test_add_and_feeds_once_then_ask(site: NewsSite, tmp_path: Path, news_servic
     except ImportError:
         pass
     article = tmp_path / "ferry.txt"
-    article.write_text("Ferry service resumes\n\nThe island ferry carried 212 passengers on Monday.\n", encoding="utf-8")
+    article.write_text(
+        "Ferry service resumes\n\nThe island ferry carried 212 passengers on Monday.\n", encoding="utf-8"
+    )
     env = {"ALLOW_PRIVATE_URLS": "true", "FEEDS": site.url("/feeds/rss.xml")}
     nba = site.story("nba-brawl-suspensions")
     flags = ("--corpus-dir", str(corpus), "--index-dir", str(index))
 
     added = run_bot(*flags, "add", site.url(nba), str(article), site.url("/world"), cwd=tmp_path, env=env)
     assert added.returncode == 1, added.stderr  # one of the three was refused
-    assert f"added: {nba.title} (" in added.stdout and "added: Ferry service resumes (1 sentences) -> ferry.txt" in added.stdout
+    assert (
+        f"added: {nba.title} (" in added.stdout
+        and "added: Ferry service resumes (1 sentences) -> ferry.txt" in added.stdout
+    )
     assert f"not added: {site.url('/world')}: That page is not an article" in added.stderr
     assert "Traceback" not in added.stderr
 

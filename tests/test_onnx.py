@@ -74,11 +74,16 @@ def test_wiki_service_serves_with_the_export_kept_beside_the_index(wiki_service,
 
 def test_vectors_match_sentence_transformers(wiki_service, onnx_encoder, real_encoder):
     sentences = sorted((s.text for s in wiki_service.answerer.index.sentences), key=len)
-    texts = sentences[:20] + sentences[-20:] + QUESTIONS + [
-        "a",
-        "Oxygen?",
-        " ".join(["oxygen combustion phlogiston rainforest"] * 120),  # far beyond 256 tokens
-    ]
+    texts = (
+        sentences[:20]
+        + sentences[-20:]
+        + QUESTIONS
+        + [
+            "a",
+            "Oxygen?",
+            " ".join(["oxygen combustion phlogiston rainforest"] * 120),  # far beyond 256 tokens
+        ]
+    )
     expected = real_encoder.encode(texts)
     got = onnx_encoder.encode(texts)
     assert got.dtype == np.float32 and got.shape == expected.shape

@@ -47,7 +47,9 @@ class RecordingEncoder(FakeEncoder):
 @pytest.fixture
 def two_article_settings(small_corpus: Path, tmp_path: Path) -> Settings:
     (small_corpus / "library.md").write_text(SECOND_ARTICLE, encoding="utf-8")
-    return Settings(_env_file=None, corpus_dir=small_corpus, index_dir=tmp_path / "index", embedding_model=FakeEncoder.name)
+    return Settings(
+        _env_file=None, corpus_dir=small_corpus, index_dir=tmp_path / "index", embedding_model=FakeEncoder.name
+    )
 
 
 def test_one_changed_article_reembeds_only_that_article(two_article_settings: Settings):
@@ -94,7 +96,10 @@ def test_build_never_creates_the_encoder_when_every_sentence_is_known(two_articl
 
 def test_rebuild_process_reports_its_errors_as_the_same_type(small_corpus: Path, tmp_path: Path):
     settings = Settings(
-        _env_file=None, corpus_dir=small_corpus, index_dir=tmp_path / "index", embedding_model=str(tmp_path / "no-model")
+        _env_file=None,
+        corpus_dir=small_corpus,
+        index_dir=tmp_path / "index",
+        embedding_model=str(tmp_path / "no-model"),
     )
     with pytest.raises(ModelError, match="no-model"):
         BuildProcess().run(IndexJob.of(settings))
@@ -176,7 +181,10 @@ def test_index_command_during_a_rebuild_waits_and_neither_build_is_lost(news_ser
         (corpus / "museum.md").write_text(SECOND_NEW_ARTICLE, encoding="utf-8")
         command = subprocess.Popen(
             [sys.executable, "-m", "bot", "--corpus-dir", str(corpus), "--index-dir", str(index), "index"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert command.stderr is not None
         waiting = ""

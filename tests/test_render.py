@@ -12,7 +12,7 @@ import pytest
 from bot.answer import NOT_FOUND, Answer, Citation
 from bot.render import TELEGRAM_LIMIT, split_message, to_json, to_telegram_html, to_terminal
 
-NASTY = 'Use <b>bold</b> & "quotes" or \'single\' <script>alert(1)</script>'
+NASTY = "Use <b>bold</b> & \"quotes\" or 'single' <script>alert(1)</script>"
 
 
 def _citation(n=1, text="The festival ends on Sunday.", title="Harbour festival", url=None, **kw):
@@ -93,11 +93,13 @@ def test_terminal_shows_quotes_then_where_they_come_from():
 
 def test_terminal_names_an_article_once_and_quotes_a_quotation_once():
     title = "The harbour festival of the old port town opens with tall ships, fireworks and a grand parade"
-    out = to_terminal(_answer(
-        _citation(1, text="\u201cI believe it will grow,\u201d said the mayor.", title=title, paragraph=1),
-        _citation(2, text="Other news.", title="Ferry strike", doc="ferry.md", paragraph=2),
-        _citation(3, text="The festival ends on Sunday.", title=title, paragraph=3, sentence=2),
-    ))
+    out = to_terminal(
+        _answer(
+            _citation(1, text="\u201cI believe it will grow,\u201d said the mayor.", title=title, paragraph=1),
+            _citation(2, text="Other news.", title="Ferry strike", doc="ferry.md", paragraph=2),
+            _citation(3, text="The festival ends on Sunday.", title=title, paragraph=3, sentence=2),
+        )
+    )
     assert out.splitlines() == [
         "[1] \u201cI believe it will grow,\u201d said the mayor.",  # not \u201c\u201cI believe
         "[2] \u201cOther news.\u201d",
@@ -198,7 +200,7 @@ def test_random_messages_never_exceed_the_limit_and_lose_nothing(seed):
         elif kind < 0.25:
             parts.append("z" * rng.randint(1, 2 * limit + 5))  # a word longer than the limit
         else:
-            parts.append(rng.choice(["word", "&amp;", "\u00e9t\u00e9", "<b>", "a", "\U0001F50E"]) + " ")
+            parts.append(rng.choice(["word", "&amp;", "\u00e9t\u00e9", "<b>", "a", "\U0001f50e"]) + " ")
     text = "".join(parts)
     _check_split(text, limit)
 

@@ -78,4 +78,8 @@ def test_question_words_are_lower_cased_stemmed_and_stop_words_dropped_in_any_th
 
     text = "Vampire bats spread rabies among the cattle of the rainforests"
     with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(terms, [text] * 8)) == [terms(text)] * 8 == [["vampir", "bat", "spread", "rabi", "among", "cattl", "rainforest"]] * 8
+        assert (
+            list(pool.map(terms, [text] * 8))
+            == [terms(text)] * 8
+            == [["vampir", "bat", "spread", "rabi", "among", "cattl", "rainforest"]] * 8
+        )

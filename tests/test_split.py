@@ -154,7 +154,6 @@ def test_passage_size_must_be_positive():
         split_articles([_article("a.md", "One.")], passage_sentences=0)
 
 
-
 def test_reference_marks_are_not_sentences_of_their_own():
     # Wikipedia-style notes: `.[k]` must not become a citable "[k]" nor start the next sentence
     paragraph = "The capsule was pressurized with pure oxygen.[k] The crew died.[h] It was 1967."

@@ -94,11 +94,21 @@ class MemoryStore:
     def copy_of(cls, index: SentenceIndex) -> MemoryStore:
         words, facts = index.words, index.facts
         return cls(
-            dict(index.articles), list(index.sentences), list(index.passages), index.vectors.copy(),
-            MemoryWords(MatrixPostings.copy_of(words.sentences), MatrixPostings.copy_of(words.passages),
-                        words.term_counts.copy()),
-            MemoryFacts(facts.has_number.copy(), facts.has_time.copy(), MatrixPostings.copy_of(facts.names),
-                        facts.name_counts.copy()),
+            dict(index.articles),
+            list(index.sentences),
+            list(index.passages),
+            index.vectors.copy(),
+            MemoryWords(
+                MatrixPostings.copy_of(words.sentences),
+                MatrixPostings.copy_of(words.passages),
+                words.term_counts.copy(),
+            ),
+            MemoryFacts(
+                facts.has_number.copy(),
+                facts.has_time.copy(),
+                MatrixPostings.copy_of(facts.names),
+                facts.name_counts.copy(),
+            ),
             index.model,
         )
 

@@ -25,8 +25,20 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 __all__ = [
-    "Duplicate", "Entry", "FeedError", "FeedState", "FeedStore", "FetchPolicy", "FetchRefused", "Ingester",
-    "NotAnArticle", "Outcome", "PollReport", "SavedArticle", "reindex", "sentence_counts",
+    "Duplicate",
+    "Entry",
+    "FeedError",
+    "FeedState",
+    "FeedStore",
+    "FetchPolicy",
+    "FetchRefused",
+    "Ingester",
+    "NotAnArticle",
+    "Outcome",
+    "PollReport",
+    "SavedArticle",
+    "reindex",
+    "sentence_counts",
 ]
 
 
@@ -75,8 +87,10 @@ class Ingester:
     def __init__(self, settings: Settings, policy: FetchPolicy | None = None) -> None:
         self.corpus_dir: Path = settings.corpus_dir
         self.policy = policy or FetchPolicy(
-            timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes,
-            max_redirects=settings.max_redirects, allow_private=settings.allow_private_urls,
+            timeout=settings.fetch_timeout,
+            max_bytes=settings.max_page_bytes,
+            max_redirects=settings.max_redirects,
+            allow_private=settings.allow_private_urls,
         )
         self.max_new_per_feed = settings.feed_max_new
         self.max_file_bytes = settings.max_upload_bytes
@@ -141,7 +155,7 @@ class Ingester:
                 report.failed_feeds.append(Outcome(state.url, reason=str(exc)))
                 continue
             retry_later = False
-            for entry in entries[-self.max_new_per_feed:]:
+            for entry in entries[-self.max_new_per_feed :]:
                 try:
                     outcome = Outcome(entry.link, saved=self.add_url(entry.link))
                     report.saved.append(outcome.saved)  # type: ignore[arg-type]
@@ -175,4 +189,3 @@ def _charset(body: bytes) -> str:
         except LookupError:
             pass
     return "utf-8"
-

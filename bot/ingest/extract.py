@@ -73,10 +73,19 @@ def extract_article(html: str, url: str) -> Extracted:
 
     # No deduplicate=True: trafilatura's duplicate filter is a process-wide cache, so a page
     # fetched again (an update, a long-running bot) would come back empty.
-    document = cast("Document | None", trafilatura.bare_extraction(  # a Document unless as_dict=True
-        html, url=url, with_metadata=True, include_comments=False, include_tables=False,
-        include_images=False, include_links=False, favor_precision=True,
-    ))
+    document = cast(
+        "Document | None",
+        trafilatura.bare_extraction(  # a Document unless as_dict=True
+            html,
+            url=url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=False,
+            include_images=False,
+            include_links=False,
+            favor_precision=True,
+        ),
+    )
     lines = (document.text or "").split("\n") if document is not None else []
     title = " ".join((document.title or "").split()) if document is not None else ""
     paragraphs = [" ".join(line.split()) for line in lines]
@@ -109,5 +118,7 @@ def text_article(text: str, url: str, source: str | None) -> Extracted:
         raise NotAnArticle("That message has no text to add.")
     title, body = lines[0], [line for line in lines[1:] if not is_furniture(line)]
     if prose_sentences(body) < MIN_SENTENCES or sum(map(len, body)) < MIN_CHARACTERS:
-        raise NotAnArticle("That message is not an article (too little text after its first line) and holds no single link.")
+        raise NotAnArticle(
+            "That message is not an article (too little text after its first line) and holds no single link."
+        )
     return Extracted(title=title.strip("*_ "), paragraphs=tuple(body), url=url, published=None, source=source)

@@ -118,8 +118,14 @@ def read_feed(state: FeedState, policy: FetchPolicy) -> tuple[list[Entry], FeedS
     if state.modified:
         headers["If-Modified-Since"] = state.modified
     page = fetch(state.url, policy, accept=FEED_TYPES + ("text/html",), headers=headers)
-    after = FeedState(state.url, page.etag or state.etag, page.last_modified or state.modified,
-                      list(state.seen), state.title, state.added)
+    after = FeedState(
+        state.url,
+        page.etag or state.etag,
+        page.last_modified or state.modified,
+        list(state.seen),
+        state.title,
+        state.added,
+    )
     if page.not_modified:
         return [], after
     parsed = feedparser.parse(page.body, response_headers={"content-location": page.url})

@@ -13,7 +13,11 @@ import httpx
 USER_AGENT = "citebot/0.1 (+news article fetcher)"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = (
-    "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml", "text/xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/xml",
+    "text/xml",
     "application/feed+json",
 )
 
@@ -140,11 +144,16 @@ def fetch(
     deadline = time.monotonic() + policy.timeout
     for _hop in range(policy.max_redirects + 1):
         target, pin_headers, extensions = _pinned(url, check_address(url, policy))
-        client = httpx.Client(timeout=httpx.Timeout(policy.timeout), follow_redirects=False, trust_env=False,
-                              headers={"User-Agent": USER_AGENT})
+        client = httpx.Client(
+            timeout=httpx.Timeout(policy.timeout),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
+        )
         try:
-            request = client.build_request("GET", target, headers={**(headers or {}), **pin_headers},
-                                           extensions=extensions)
+            request = client.build_request(
+                "GET", target, headers={**(headers or {}), **pin_headers}, extensions=extensions
+            )
             response = client.send(request, stream=True)
             try:
                 if response.has_redirect_location:
@@ -162,8 +171,9 @@ def fetch(
     raise FetchRefused(f"Too many redirects (more than {policy.max_redirects}); giving up.")
 
 
-def _read(requested: str, url: str, response: httpx.Response, policy: FetchPolicy,
-          accept: tuple[str, ...], deadline: float) -> Page:
+def _read(
+    requested: str, url: str, response: httpx.Response, policy: FetchPolicy, accept: tuple[str, ...], deadline: float
+) -> Page:
     caching = {"etag": response.headers.get("etag"), "last_modified": response.headers.get("last-modified")}
     if response.status_code == 304:
         return Page(requested, url, "", b"", 304, **caching)

@@ -65,8 +65,12 @@ def to_markdown(article: Extracted) -> str:
     # The corpus reader strips quote marks from both ends of a front-matter value; a title that
     # begins or ends with one ('Noise' takes on 'Fockers') goes on the first line instead.
     quoted = title[:1] in QUOTES or title[-1:] in QUOTES
-    meta = {"title": None if quoted else title, "url": article.url, "published": article.published,
-            "source": article.source}
+    meta = {
+        "title": None if quoted else title,
+        "url": article.url,
+        "published": article.published,
+        "source": article.source,
+    }
     head = "".join(f"{key}: {_front_value(value)}\n" for key, value in meta.items() if value)
     body = ([f"# {title}"] if quoted else []) + list(article.paragraphs)
     return f"---\n{head}---\n\n" + "\n\n".join(body) + "\n"

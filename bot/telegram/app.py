@@ -52,8 +52,12 @@ PUBLIC_COMMANDS = (
     BotCommand("start", "Start here"),
 )
 ALLOWED_UPDATES = [
-    Update.MESSAGE, Update.EDITED_MESSAGE, Update.CHANNEL_POST, Update.EDITED_CHANNEL_POST,
-    Update.INLINE_QUERY, Update.CALLBACK_QUERY,
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CHANNEL_POST,
+    Update.EDITED_CHANNEL_POST,
+    Update.INLINE_QUERY,
+    Update.CALLBACK_QUERY,
 ]
 
 
@@ -79,26 +83,30 @@ def add_handlers(application: BotApplication) -> None:
     private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
     skip = filters.UpdateType.EDITED | FROM_OTHER_BOT | filters.IS_AUTOMATIC_FORWARD | filters.VIA_BOT
     application.add_handler(MessageHandler(skip, handlers.ignore), group=-1)
-    application.add_handlers([
-        CommandHandler(["start", "help"], handlers.start, filters=message),
-        CommandHandler("ask", handlers.ask, filters=message | post),
-        CommandHandler("reindex", handlers.reindex, filters=message),
-        CommandHandler("stats", handlers.stats, filters=message),
-        MessageHandler(message & ADD_DOCUMENT, handlers.add_article),
-        CommandHandler("add", news.add_links, filters=message),
-        CommandHandler("feeds", news.list_feeds, filters=message),
-        CommandHandler("feed", news.feed, filters=message),
-        MessageHandler(message & private & news.FORWARDED_POST & (filters.TEXT | filters.CAPTION), news.forwarded_post),
-        MessageHandler(message & private & filters.TEXT & news.JUST_A_LINK, news.private_link),
-        MessageHandler(message & private & filters.TEXT & ~filters.COMMAND, handlers.private_question),
-        MessageHandler(message & private & filters.COMMAND, handlers.unknown_command),
-        MessageHandler(message & private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.not_text),
-        MessageHandler(((message & groups) | post) & MENTIONS_ME, handlers.mentioned),
-        MessageHandler(message & groups & filters.TEXT & ~filters.COMMAND & REPLY_TO_ME, handlers.replied),
-        InlineQueryHandler(handlers.inline_query),
-        CallbackQueryHandler(handlers.show_source, pattern=f"^{SOURCE_PREFIX}:"),
-        CallbackQueryHandler(handlers.other_button),
-    ])
+    application.add_handlers(
+        [
+            CommandHandler(["start", "help"], handlers.start, filters=message),
+            CommandHandler("ask", handlers.ask, filters=message | post),
+            CommandHandler("reindex", handlers.reindex, filters=message),
+            CommandHandler("stats", handlers.stats, filters=message),
+            MessageHandler(message & ADD_DOCUMENT, handlers.add_article),
+            CommandHandler("add", news.add_links, filters=message),
+            CommandHandler("feeds", news.list_feeds, filters=message),
+            CommandHandler("feed", news.feed, filters=message),
+            MessageHandler(
+                message & private & news.FORWARDED_POST & (filters.TEXT | filters.CAPTION), news.forwarded_post
+            ),
+            MessageHandler(message & private & filters.TEXT & news.JUST_A_LINK, news.private_link),
+            MessageHandler(message & private & filters.TEXT & ~filters.COMMAND, handlers.private_question),
+            MessageHandler(message & private & filters.COMMAND, handlers.unknown_command),
+            MessageHandler(message & private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.not_text),
+            MessageHandler(((message & groups) | post) & MENTIONS_ME, handlers.mentioned),
+            MessageHandler(message & groups & filters.TEXT & ~filters.COMMAND & REPLY_TO_ME, handlers.replied),
+            InlineQueryHandler(handlers.inline_query),
+            CallbackQueryHandler(handlers.show_source, pattern=f"^{SOURCE_PREFIX}:"),
+            CallbackQueryHandler(handlers.other_button),
+        ]
+    )
     application.add_error_handler(handlers.on_error)
 
 
@@ -117,8 +125,9 @@ def make_bot(settings: Settings, inbox: Inbox) -> ReplyBot:
     timeout = settings.telegram_timeout
 
     def request(pool_size: int) -> HTTPXRequest:
-        return HTTPXRequest(connection_pool_size=pool_size, connect_timeout=timeout, read_timeout=timeout,
-                            write_timeout=timeout)
+        return HTTPXRequest(
+            connection_pool_size=pool_size, connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout
+        )
 
     token = check_token(settings)
     return ReplyBot(
@@ -179,7 +188,9 @@ async def _introduce(application: BotApplication) -> None:
     try:
         await application.initialize()
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TelegramError(f"the Bot API answered getMe with something that is not a bot ({type(exc).__name__})") from None
+        raise TelegramError(
+            f"the Bot API answered getMe with something that is not a bot ({type(exc).__name__})"
+        ) from None
 
 
 @asynccontextmanager

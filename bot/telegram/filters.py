@@ -14,8 +14,7 @@ def mentions_bot(message: Message) -> bool:
     """True when the text mentions this bot by @username."""
     username = message.get_bot().username.lower()
     return any(
-        text.lstrip("@").lower() == username
-        for text in message.parse_entities([MessageEntity.MENTION]).values()
+        text.lstrip("@").lower() == username for text in message.parse_entities([MessageEntity.MENTION]).values()
     )
 
 

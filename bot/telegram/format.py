@@ -85,7 +85,9 @@ def sources_keyboard(answer: Answer) -> InlineKeyboardMarkup | None:
     if not answer.answered or not answer.citations:
         return None
     buttons = [
-        InlineKeyboardButton(f"\U0001F4C4 Source {c.n}", callback_data=source_data(c.sentence_id, source_key(c.doc, c.text)))
+        InlineKeyboardButton(
+            f"\U0001f4c4 Source {c.n}", callback_data=source_data(c.sentence_id, source_key(c.doc, c.text))
+        )
         for c in answer.citations
         if c.sentence_id >= 0
     ]
@@ -101,7 +103,7 @@ def _title_html(article: Article) -> str:
 
 def passage_html(article: Article, paragraph: int, sentences: list[str], cited: str) -> str:
     """The passage around a cited sentence, the cited one in bold, one sentence a line."""
-    lines = [f"\U0001F4C4 {_title_html(article)}, \u00b6{paragraph}"]
+    lines = [f"\U0001f4c4 {_title_html(article)}, \u00b6{paragraph}"]
     for sentence in sentences:
         text = html.escape(sentence)
         lines.append(f"<b>{text}</b>" if sentence == cited else text)
@@ -113,13 +115,12 @@ def help_html(bot_username: str, articles: Iterable[Article]) -> str:
     name = html.escape(bot_username)
     listed = sorted(articles, key=lambda a: a.title.lower())
     lines = [
-        "I answer questions about news articles by quoting the sentences that answer them, "
-        "with numbered sources.",
+        "I answer questions about news articles by quoting the sentences that answer them, with numbered sources.",
         "",
         "\u2022 Here: just send me a question.",
         f"\u2022 In a group: <code>/ask question</code>, mention @{name}, or reply to my message.",
         f"\u2022 In any chat: type <code>@{name} question</code>.",
-        "Tap a \U0001F4C4 Source button to read the passage around a quote.",
+        "Tap a \U0001f4c4 Source button to read the passage around a quote.",
         "",
         f"<b>Articles I know ({len(listed)}):</b>",
     ]

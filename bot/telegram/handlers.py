@@ -110,8 +110,10 @@ async def answer_question(update: Update, context: BotContext, question: str) ->
     await reply_html(message, answer_html(answer), sources_keyboard(answer))
     log.info(
         "question %s in %s chat: %d citations, %.0f ms",
-        "answered" if answer.answered else "declined", message.chat.type,
-        len(answer.citations), (time.perf_counter() - started) * 1000,
+        "answered" if answer.answered else "declined",
+        message.chat.type,
+        len(answer.citations),
+        (time.perf_counter() - started) * 1000,
     )
 
 

@@ -115,8 +115,9 @@ class SqliteInbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        self._moves = dict(self._db.execute(
-            "SELECT old_id, new_id FROM chat_moves WHERE bot_id = ?", (bot_id,)).fetchall())
+        self._moves = dict(
+            self._db.execute("SELECT old_id, new_id FROM chat_moves WHERE bot_id = ?", (bot_id,)).fetchall()
+        )
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -134,9 +135,13 @@ class SqliteInbox:
         with self._guard("store updates"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                fresh = [r[1] for r in rows if self._db.execute(
-                    "INSERT OR IGNORE INTO updates (bot_id, update_id, payload, received_at) VALUES (?, ?, ?, ?)", r
-                ).rowcount]
+                fresh = [
+                    r[1]
+                    for r in rows
+                    if self._db.execute(
+                        "INSERT OR IGNORE INTO updates (bot_id, update_id, payload, received_at) VALUES (?, ?, ?, ?)", r
+                    ).rowcount
+                ]
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -145,14 +150,17 @@ class SqliteInbox:
 
     def next_offset(self) -> int | None:
         with self._guard("read the offset"):
-            (newest,) = self._db.execute("SELECT max(update_id) FROM updates WHERE bot_id = ?", (self.bot_id,)).fetchone()
+            (newest,) = self._db.execute(
+                "SELECT max(update_id) FROM updates WHERE bot_id = ?", (self.bot_id,)
+            ).fetchone()
         return None if newest is None else newest + 1
 
     def pending(self, limit: int = 1000) -> list[Entry]:
         with self._guard("read pending updates"):
             rows = self._db.execute(
                 "SELECT update_id, payload, attempts FROM updates WHERE bot_id = ? AND state = 'pending' "
-                "ORDER BY update_id LIMIT ?", (self.bot_id, limit),
+                "ORDER BY update_id LIMIT ?",
+                (self.bot_id, limit),
             ).fetchall()
         return [Entry(update_id, json.loads(payload), attempts) for update_id, payload, attempts in rows]
 
@@ -177,8 +185,9 @@ class SqliteInbox:
     def prune(self, keep_seconds: float) -> int:
         cutoff = time.time() - keep_seconds
         with self._guard("prune"):
-            newest = self._db.execute(
-                "SELECT max(update_id) FROM updates WHERE bot_id = ?", (self.bot_id,)).fetchone()[0]
+            newest = self._db.execute("SELECT max(update_id) FROM updates WHERE bot_id = ?", (self.bot_id,)).fetchone()[
+                0
+            ]
             # the newest entry stays whatever its age: it carries the getUpdates offset
             return self._db.execute(
                 "DELETE FROM updates WHERE bot_id = ? AND state != 'pending' AND done_at < ? AND update_id < ?",
@@ -200,8 +209,11 @@ class SqliteInbox:
     def counts(self) -> dict[str, int]:
         """How many stored updates are in each state (for logs and tests)."""
         with self._lock:
-            return dict(self._db.execute(
-                "SELECT state, count(*) FROM updates WHERE bot_id = ? GROUP BY state", (self.bot_id,)).fetchall())
+            return dict(
+                self._db.execute(
+                    "SELECT state, count(*) FROM updates WHERE bot_id = ? GROUP BY state", (self.bot_id,)
+                ).fetchall()
+            )
 
     def close(self) -> None:
         with self._lock:

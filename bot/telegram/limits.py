@@ -21,6 +21,7 @@ class Verdict(Enum):
     NOTICE = "notice"
     DROP = "drop"
 
+
 MAX_TRACKED = 10_000  # idle buckets beyond this many are forgotten
 
 

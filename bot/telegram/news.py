@@ -82,7 +82,7 @@ def outcomes_html(outcomes: list[Outcome], counts: dict[str, int]) -> str:
 
 def announce_html(saved: list[SavedArticle]) -> str:
     """The "new articles" post after a feed poll."""
-    lines = ["\U0001F4F0 <b>New articles</b>"]
+    lines = ["\U0001f4f0 <b>New articles</b>"]
     for article in saved:
         title = html.escape(article.title)
         lines.append(f'\u2022 <a href="{html.escape(article.url, quote=True)}">{title}</a>')
@@ -163,8 +163,11 @@ def _post_link(message: Message) -> str:
 
 
 def _links(message: Message) -> list[str]:
-    entities = message.parse_entities([MessageEntity.URL, MessageEntity.TEXT_LINK]) if message.text else \
-        message.parse_caption_entities([MessageEntity.URL, MessageEntity.TEXT_LINK])
+    entities = (
+        message.parse_entities([MessageEntity.URL, MessageEntity.TEXT_LINK])
+        if message.text
+        else message.parse_caption_entities([MessageEntity.URL, MessageEntity.TEXT_LINK])
+    )
     found = [entity.url if entity.type == MessageEntity.TEXT_LINK else text for entity, text in entities.items()]
     return list(dict.fromkeys(u for u in found if u))
 

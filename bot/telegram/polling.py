@@ -73,8 +73,13 @@ def well_formed(raw: Any) -> bool:
 class Feed:
     """Stores incoming updates in the inbox and hands them to the application's handlers."""
 
-    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any], inbox: Inbox,
-                 keep_seconds: float, allowed_updates: Sequence[str]) -> None:
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        inbox: Inbox,
+        keep_seconds: float,
+        allowed_updates: Sequence[str],
+    ) -> None:
         self.application = application
         self.inbox = inbox
         self.keep_seconds = keep_seconds
@@ -108,7 +113,8 @@ class Feed:
             offset = self.inbox.next_offset()
             try:
                 raws = await raw_call(
-                    bot, "getUpdates",
+                    bot,
+                    "getUpdates",
                     {"offset": offset, "timeout": POLL_SECONDS, "allowed_updates": self.allowed_updates},
                     read_timeout=POLL_SECONDS + 10,
                 )
@@ -201,7 +207,9 @@ class Feed:
         self.port = sockets[0].getsockname()[1]
         log.info("webhook listening on %s:%d/%s", listen, self.port, url_path)
         await self.application.bot.set_webhook(
-            webhook_url, secret_token=secret, allowed_updates=self.allowed_updates,
+            webhook_url,
+            secret_token=secret,
+            allowed_updates=self.allowed_updates,
         )
         return self.port
 

@@ -166,8 +166,12 @@ class FairRateLimiter(BaseRateLimiter[int]):
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
     async def _within_limits(
-        self, callback: Callable[..., Coroutine[Any, Any, JSON]], args: Any, kwargs: dict[str, Any],
-        endpoint: str, chat_id: int | str | None,
+        self,
+        callback: Callable[..., Coroutine[Any, Any, JSON]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        chat_id: int | str | None,
     ) -> JSON:
         """One call, paced in its chat and overall; a 429 holds its chat (only) and is waited out."""
         for flood in range(self.flood_retries + 1):
@@ -192,8 +196,12 @@ class FairRateLimiter(BaseRateLimiter[int]):
         raise AssertionError("unreachable: the last 429 is re-raised")
 
     async def _cosmetic(
-        self, callback: Callable[..., Coroutine[Any, Any, JSON]], args: Any, kwargs: dict[str, Any],
-        chat_id: int | str | None, answers_due: int,
+        self,
+        callback: Callable[..., Coroutine[Any, Any, JSON]],
+        args: Any,
+        kwargs: dict[str, Any],
+        chat_id: int | str | None,
+        answers_due: int,
     ) -> JSON:
         """A chat action: only when the chat has room for it and the `answers_due` there; never waits or retried."""
         if chat_id is not None:

@@ -111,7 +111,11 @@ async def send_html(
     sent: Message | None = None
     for n, part in enumerate(parts):
         sent = await _send_part(
-            bot, chat_id, part, reply_to if n == 0 else None, thread_id,
+            bot,
+            chat_id,
+            part,
+            reply_to if n == 0 else None,
+            thread_id,
             keyboard if n == len(parts) - 1 else None,
         )
     assert sent is not None
@@ -119,14 +123,22 @@ async def send_html(
 
 
 async def _send_part(
-    bot: Bot, chat_id: int, part: str, reply_to: int | None, thread_id: int | None,
+    bot: Bot,
+    chat_id: int,
+    part: str,
+    reply_to: int | None,
+    thread_id: int | None,
     keyboard: InlineKeyboardMarkup | None,
 ) -> Message:
     reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to is not None else None
     try:
         return await bot.send_message(
-            chat_id, part, parse_mode=ParseMode.HTML, reply_parameters=reply,
-            message_thread_id=thread_id, reply_markup=keyboard,
+            chat_id,
+            part,
+            parse_mode=ParseMode.HTML,
+            reply_parameters=reply,
+            message_thread_id=thread_id,
+            reply_markup=keyboard,
         )
     except BadRequest as exc:
         if "can't parse entities" not in exc.message.lower():
@@ -136,8 +148,12 @@ async def _send_part(
     sent: Message | None = None
     for n, text in enumerate(plain):
         sent = await bot.send_message(
-            chat_id, text, parse_mode=None, reply_parameters=reply if n == 0 else None,
-            message_thread_id=thread_id, reply_markup=keyboard if n == len(plain) - 1 else None,
+            chat_id,
+            text,
+            parse_mode=None,
+            reply_parameters=reply if n == 0 else None,
+            message_thread_id=thread_id,
+            reply_markup=keyboard if n == len(plain) - 1 else None,
         )
     assert sent is not None
     return sent
@@ -146,9 +162,12 @@ async def _send_part(
 async def reply_html(message: Message, text: str, keyboard: InlineKeyboardMarkup | None = None) -> Message:
     """Answer a message with HTML in its chat, threaded to it outside private chats."""
     return await send_html(
-        message.get_bot(), message.chat_id, text,
+        message.get_bot(),
+        message.chat_id,
+        text,
         reply_to=message.message_id if _threaded(message) else None,
-        thread_id=_thread_id(message), keyboard=keyboard,
+        thread_id=_thread_id(message),
+        keyboard=keyboard,
     )
 
 
@@ -156,7 +175,11 @@ async def reply_plain(message: Message, text: str) -> Message:
     """A short plain-text reply (refusals, hints), threaded outside private chats."""
     reply = ReplyParameters(message.message_id, allow_sending_without_reply=True) if _threaded(message) else None
     return await message.get_bot().send_message(
-        message.chat_id, text, parse_mode=None, reply_parameters=reply, message_thread_id=_thread_id(message),
+        message.chat_id,
+        text,
+        parse_mode=None,
+        reply_parameters=reply,
+        message_thread_id=_thread_id(message),
     )
 
 

@@ -68,8 +68,10 @@ def file_url(base_file_url: str, file_path: object) -> str:
     Only HTTP from TELEGRAM_BASE_FILE_URL: an absolute path, '..', a URL or a backslash in
     file_path (a hostile or broken Bot API endpoint) never leads to a read of the bot's own disk.
     """
-    if not isinstance(file_path, str) or not SAFE_PATH.fullmatch(file_path) or any(
-        part in (".", "..") for part in file_path.split("/")
+    if (
+        not isinstance(file_path, str)
+        or not SAFE_PATH.fullmatch(file_path)
+        or any(part in (".", "..") for part in file_path.split("/"))
     ):
         raise UploadError("Telegram gave an unusable place to download that file from; please send it again.")
     return f"{base_file_url.rstrip('/')}/{quote(file_path)}"
@@ -102,7 +104,9 @@ def decode_article(name: str, content: bytes, max_bytes: int) -> str:
     if len(content) > max_bytes:
         raise UploadError(f"That file is {len(content):,} bytes; the limit is {max_bytes:,} bytes.")
     if b"\x00" in content:  # UTF-16/32 without a BOM decodes as "UTF-8" full of NULs; binaries too
-        raise UploadError("That file is not UTF-8 text (it has NUL bytes: UTF-16?); save it as UTF-8 and send it again.")
+        raise UploadError(
+            "That file is not UTF-8 text (it has NUL bytes: UTF-16?); save it as UTF-8 and send it again."
+        )
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
@@ -112,7 +116,9 @@ def decode_article(name: str, content: bytes, max_bytes: int) -> str:
     except ValueError:
         title = short_title(text)
         if not title:
-            raise UploadError("That file is empty: an article needs a title on its first line, then its text.") from None
+            raise UploadError(
+                "That file is empty: an article needs a title on its first line, then its text."
+            ) from None
         raise UploadError(
             f"That file has no article text after its title ({title!r}): put the title on the first line, "
             "then the text."

@@ -43,13 +43,15 @@ def fake_api() -> Iterator[FakeBotApi]:
 def tg_settings(fake_settings: Settings, fake_api: FakeBotApi) -> Settings:
     """Settings for the small corpus (plus one article), pointing at the fake server."""
     (fake_settings.corpus_dir / "lighthouse.txt").write_text(SECOND_ARTICLE, encoding="utf-8")
-    return fake_settings.model_copy(update={
-        "telegram_bot_token": SecretStr(TOKEN),
-        "telegram_base_url": fake_api.base_url,
-        "telegram_base_file_url": fake_api.base_file_url,
-        "admin_ids": frozenset({ADMIN_ID}),
-        "max_upload_bytes": 5_000,
-    })
+    return fake_settings.model_copy(
+        update={
+            "telegram_bot_token": SecretStr(TOKEN),
+            "telegram_base_url": fake_api.base_url,
+            "telegram_base_file_url": fake_api.base_file_url,
+            "admin_ids": frozenset({ADMIN_ID}),
+            "max_upload_bytes": 5_000,
+        }
+    )
 
 
 @pytest.fixture
@@ -106,8 +108,9 @@ async def start_running(settings: Settings, service: QAService, api: FakeBotApi)
 
 
 @pytest.fixture
-async def running(tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi,
-                  caplog: pytest.LogCaptureFixture) -> AsyncIterator[Running]:
+async def running(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[Running]:
     """The bot running against the fake server; afterwards, no captured log line holds the token."""
     caplog.set_level(logging.DEBUG)
     async with start_running(tg_settings, tg_service, fake_api) as running:

@@ -35,13 +35,41 @@ MESSAGE_LIMIT = 4096
 
 # Form fields that python-telegram-bot sends as raw strings; every other field is JSON.
 STRING_FIELDS = {
-    "text", "caption", "parse_mode", "query", "callback_query_id", "inline_query_id", "file_id",
-    "action", "url", "next_offset", "secret_token", "inline_message_id", "language_code",
-    "message_effect_id", "business_connection_id", "switch_pm_text", "switch_pm_parameter",
+    "text",
+    "caption",
+    "parse_mode",
+    "query",
+    "callback_query_id",
+    "inline_query_id",
+    "file_id",
+    "action",
+    "url",
+    "next_offset",
+    "secret_token",
+    "inline_message_id",
+    "language_code",
+    "message_effect_id",
+    "business_connection_id",
+    "switch_pm_text",
+    "switch_pm_parameter",
 }
 ALLOWED_TAGS = {
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-    "blockquote", "tg-spoiler", "span", "tg-emoji",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-spoiler",
+    "span",
+    "tg-emoji",
 }
 
 
@@ -114,12 +142,12 @@ class _EntityChecker(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in ALLOWED_TAGS:
-            self.problem = self.problem or f"Unsupported start tag \"{tag}\""
+            self.problem = self.problem or f'Unsupported start tag "{tag}"'
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1] != tag:
-            self.problem = self.problem or f"Unmatched end tag \"{tag}\""
+            self.problem = self.problem or f'Unmatched end tag "{tag}"'
         else:
             self.stack.pop()
 
@@ -137,7 +165,7 @@ def check_html(text: str) -> str:
     checker.feed(text)
     checker.close()
     if checker.problem or checker.stack:
-        problem = checker.problem or f"Can't find end tag corresponding to start tag \"{checker.stack[-1]}\""
+        problem = checker.problem or f'Can\'t find end tag corresponding to start tag "{checker.stack[-1]}"'
         raise ApiError(400, f"Bad Request: can't parse entities: {problem}")
     return "".join(checker.text)
 
@@ -161,9 +189,15 @@ class FakeBotApi:
 
     def __init__(self, token: str, username: str = BOT_USERNAME, bot_id: int = BOT_ID) -> None:
         self.token = token
-        self.bot_user = {"id": bot_id, "is_bot": True, "first_name": "Cite Test", "username": username,
-                         "can_join_groups": True, "can_read_all_group_messages": False,
-                         "supports_inline_queries": True}
+        self.bot_user = {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "Cite Test",
+            "username": username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": True,
+        }
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
@@ -223,7 +257,9 @@ class FakeBotApi:
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-bot-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-bot-api", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -259,8 +295,13 @@ class FakeBotApi:
         n = next(self._file_ids)
         file_id = f"file-{n}"
         self.files[file_id] = (f"documents/file_{n}.bin", content)
-        return {"file_id": file_id, "file_unique_id": f"u{n}", "file_name": file_name,
-                "mime_type": "text/plain", "file_size": len(content)}
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{n}",
+            "file_name": file_name,
+            "mime_type": "text/plain",
+            "file_size": len(content),
+        }
 
     def fail_next(self, method: str, fault: Fault, times: int = 1) -> None:
         """Make the next `times` calls of `method` fail with `fault`."""
@@ -332,8 +373,9 @@ class FakeBotApi:
             tokens = min(float(limit.burst), tokens + (now - at) * limit.per_second)
             if tokens < 1.0:
                 self._chat_tokens[chat_id] = (tokens, now)
-                raise ApiError(429, f"Too Many Requests: retry after {limit.retry_after}",
-                               {"retry_after": limit.retry_after})
+                raise ApiError(
+                    429, f"Too Many Requests: retry after {limit.retry_after}", {"retry_after": limit.retry_after}
+                )
             self._chat_tokens[chat_id] = (tokens - 1.0, now)
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -368,7 +410,9 @@ class FakeBotApi:
         plain = self._check_text(params)
         chat = self._chat(params["chat_id"])
         message: dict[str, Any] = {
-            "message_id": self.next_message_id(), "date": int(time.time()), "chat": chat,
+            "message_id": self.next_message_id(),
+            "date": int(time.time()),
+            "chat": chat,
             "text": plain,
         }
         if chat["type"] == "channel":
@@ -418,7 +462,9 @@ class FakeBotApi:
     def _get_chat_member(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = int(params["user_id"])
         status = self.chat_members.get((int(params["chat_id"]), user_id), "member")
-        user = self.bot_user if user_id == self.bot_user["id"] else {"id": user_id, "is_bot": False, "first_name": "User"}
+        user = (
+            self.bot_user if user_id == self.bot_user["id"] else {"id": user_id, "is_bot": False, "first_name": "User"}
+        )
         return {"status": status, "user": user}
 
     def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -463,17 +509,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
         api_prefix, file_prefix = f"/bot{self.fake.token}/", f"/file/bot{self.fake.token}/"
         body = self._body()
         if path.startswith(file_prefix):
-            content = self.fake.file_content(path[len(file_prefix):])
+            content = self.fake.file_content(path[len(file_prefix) :])
             if content is None:
                 self._reply(404, b"Not Found", "text/plain")
             else:
                 self._reply(200, content, "application/octet-stream")
             return
         if not path.startswith(api_prefix):
-            self._json(401 if path.startswith(("/bot", "/file/bot")) else 404,
-                       {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            self._json(
+                401 if path.startswith(("/bot", "/file/bot")) else 404,
+                {"ok": False, "error_code": 401, "description": "Unauthorized"},
+            )
             return
-        method = path[len(api_prefix):]
+        method = path[len(api_prefix) :]
         try:
             result = self.fake.handle(method, self._params(body))
         except HungUp:
@@ -498,9 +546,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if kind.startswith("application/json"):
             return {**fields, **(json.loads(body) if body else {})}
         if kind.startswith("multipart/form-data"):
-            message = BytesParser(policy=HTTP).parsebytes(
-                f"Content-Type: {kind}\r\n\r\n".encode() + body
-            )
+            message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {kind}\r\n\r\n".encode() + body)
             for part in message.iter_parts():
                 name = part.get_param("name", header="content-disposition")
                 if name and not part.get_filename():

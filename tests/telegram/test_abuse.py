@@ -25,10 +25,15 @@ FROM_ADMIN = {"type": "user", "sender_user": user(ADMIN_ID, "Admin"), "date": 1}
 ADD_CAPTION = {"caption": "/add", "caption_entities": [{"type": "bot_command", "offset": 0, "length": 4}]}
 
 
-def in_chat(chat: dict[str, Any], text: str | None, sender: dict[str, Any] | None, **extra: Any) -> Callable[[Running], None]:
+def in_chat(
+    chat: dict[str, Any], text: str | None, sender: dict[str, Any] | None, **extra: Any
+) -> Callable[[Running], None]:
     def send(running: Running) -> None:
-        running.api.push("message" if chat["type"] != "channel" else "channel_post",
-                         running.send.message(chat, text, sender, **extra))
+        running.api.push(
+            "message" if chat["type"] != "channel" else "channel_post",
+            running.send.message(chat, text, sender, **extra),
+        )
+
     return send
 
 
@@ -36,6 +41,7 @@ def with_document(chat: dict[str, Any], sender: dict[str, Any] | None, **extra: 
     def send(running: Running) -> None:
         document = running.api.add_file(NEW_ARTICLE.encode(), "bridge.md")
         in_chat(chat, None, sender, document=document, **ADD_CAPTION, **extra)(running)
+
     return send
 
 
@@ -44,17 +50,23 @@ AS_CHANNEL = {"from": user(CHANNEL_BOT, "Channel", is_bot=True), "sender_chat": 
 NOT_ADMIN: dict[str, tuple[Callable[[Running], None], int | None]] = {
     "private /reindex": (in_chat({"id": USER_ID, "type": "private"}, "/reindex", user(USER_ID)), USER_ID),
     "private /stats forwarded from the admin": (
-        in_chat({"id": USER_ID, "type": "private"}, "/stats", user(USER_ID), forward_origin=FROM_ADMIN), USER_ID),
+        in_chat({"id": USER_ID, "type": "private"}, "/stats", user(USER_ID), forward_origin=FROM_ADMIN),
+        USER_ID,
+    ),
     "group /reindex": (in_chat(SMALL_GROUP, "/reindex", user(USER_ID)), SMALL_GROUP["id"]),
     "supergroup /stats@bot": (in_chat(GROUP, "/stats@CiteTestBot", user(OTHER_ID)), GROUP_ID),
     "supergroup /reindex forwarded from the admin": (
-        in_chat(GROUP, "/reindex", user(USER_ID), forward_origin=FROM_ADMIN), GROUP_ID),
+        in_chat(GROUP, "/reindex", user(USER_ID), forward_origin=FROM_ADMIN),
+        GROUP_ID,
+    ),
     "supergroup /reindex by an anonymous admin": (in_chat(GROUP, "/reindex", None, **ANONYMOUS), GROUP_ID),
     "supergroup /stats posted as a channel": (in_chat(GROUP, "/stats", None, **AS_CHANNEL), GROUP_ID),
     "channel post /reindex": (in_chat(CHANNEL, "/reindex", None, sender_chat=CHANNEL), None),
     "private /add": (with_document({"id": USER_ID, "type": "private"}, user(USER_ID)), USER_ID),
     "private /add forwarded from the admin": (
-        with_document({"id": USER_ID, "type": "private"}, user(USER_ID), forward_origin=FROM_ADMIN), USER_ID),
+        with_document({"id": USER_ID, "type": "private"}, user(USER_ID), forward_origin=FROM_ADMIN),
+        USER_ID,
+    ),
     "supergroup /add": (with_document(GROUP, user(USER_ID)), GROUP_ID),
     "supergroup /add by an anonymous admin": (with_document(GROUP, None, **ANONYMOUS), GROUP_ID),
 }
@@ -76,7 +88,9 @@ async def test_admin_commands_are_refused_to_everyone_else(running: Running, cor
     assert not any("Articles:" in c.params.get("text", "") for c in running.api.calls_of("sendMessage"))
 
 
-async def test_group_rate_limit_is_polite_and_per_chat(tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi) -> None:
+async def test_group_rate_limit_is_polite_and_per_chat(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi
+) -> None:
     settings = tg_settings.model_copy(update={"chat_rate_per_minute": 3})
     async with start_running(settings, tg_service, fake_api) as running:
         for n in range(4):  # four different members of one group
@@ -99,11 +113,16 @@ NAMES = {
 
 
 @pytest.mark.parametrize(("file_name", "expected"), NAMES.values(), ids=NAMES.keys())
-async def test_add_never_writes_outside_the_corpus(running: Running, corpus_dir: Path, file_name: str,
-                                                   expected: str | None) -> None:
+async def test_add_never_writes_outside_the_corpus(
+    running: Running, corpus_dir: Path, file_name: str, expected: str | None
+) -> None:
     def outside() -> set[Path]:  # files of the test's folder outside the corpus (and the index, rebuilt)
         index_dir = running.settings.index_dir
-        return {p for p in corpus_dir.parent.rglob("*") if not p.is_relative_to(corpus_dir) and not p.is_relative_to(index_dir)}
+        return {
+            p
+            for p in corpus_dir.parent.rglob("*")
+            if not p.is_relative_to(corpus_dir) and not p.is_relative_to(index_dir)
+        }
 
     before = outside()
     document = running.api.add_file(NEW_ARTICLE.encode(), file_name)

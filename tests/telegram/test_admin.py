@@ -65,8 +65,12 @@ async def test_forwarded_admin_command_grants_nothing(running: Running) -> None:
 async def test_group_admin_commands_only_for_admin_ids(running: Running) -> None:
     index = running.service.answerer.index
     running.send.group("/reindex", user_id=USER_ID)  # a chat admin, but not in ADMIN_IDS
-    running.send.group("/stats@CiteTestBot", user_id=ANONYMOUS_ADMIN_BOT, sender_chat=GROUP,
-                       **{"from": user(ANONYMOUS_ADMIN_BOT, "Group", is_bot=True)})
+    running.send.group(
+        "/stats@CiteTestBot",
+        user_id=ANONYMOUS_ADMIN_BOT,
+        sender_chat=GROUP,
+        **{"from": user(ANONYMOUS_ADMIN_BOT, "Group", is_bot=True)},
+    )
     replies = await running.replies(count=2, chat_id=GROUP_ID)
     assert [r["text"] for r in replies] == [REFUSED, REFUSED]
     assert all("reply_parameters" in r for r in replies)
@@ -82,13 +86,18 @@ async def test_stats_for_admin(running: Running) -> None:
     assert "Articles: 2" in text and "Sentences: " in text and "Uptime: " in text
     assert "Questions answered: 1" in text
     running.send.private("/stats", user_id=USER_ID)
-    assert (await running.reply(chat_id=USER_ID, text=REFUSED))
+    assert await running.reply(chat_id=USER_ID, text=REFUSED)
 
 
 def document_message(running: Running, content: bytes, file_name: str, user_id: int, caption: str = "/add") -> None:
     document = running.api.add_file(content, file_name)
-    running.send.private(None, user_id=user_id, document=document, caption=caption,
-                         caption_entities=[{"type": "bot_command", "offset": 0, "length": 4}])
+    running.send.private(
+        None,
+        user_id=user_id,
+        document=document,
+        caption=caption,
+        caption_entities=[{"type": "bot_command", "offset": 0, "length": 4}],
+    )
 
 
 async def test_add_by_admin_writes_the_article_and_reindexes(running: Running, corpus_dir: Path) -> None:
@@ -125,7 +134,9 @@ async def test_add_by_anyone_else_is_refused(running: Running, corpus_dir: Path)
         (b"", "empty.md", "empty"),
     ],
 )
-async def test_add_refuses_bad_files(running: Running, corpus_dir: Path, content: bytes, file_name: str, expected: str) -> None:
+async def test_add_refuses_bad_files(
+    running: Running, corpus_dir: Path, content: bytes, file_name: str, expected: str
+) -> None:
     before = sorted(p.name for p in corpus_dir.iterdir())
     document_message(running, content, file_name, ADMIN_ID)
     assert expected in (await running.reply(chat_id=ADMIN_ID))["text"]

@@ -146,17 +146,24 @@ async def test_stale_sources_button_is_answered_with_an_alert(running: Running) 
     assert len(running.sent()) == 1
 
 
-async def test_webhook_mode_answers_posted_updates(tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi) -> None:
+async def test_webhook_mode_answers_posted_updates(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi
+) -> None:
     """WEBHOOK_URL mode: setWebhook with the secret; posted updates are stored, then 200, then answered."""
-    settings = tg_settings.model_copy(update={
-        "webhook_url": "https://bot.example.com/hook/x1", "webhook_port": 0,  # the server picks a free port
-        "webhook_secret": SecretStr("hook-secret-123"),
-    })
+    settings = tg_settings.model_copy(
+        update={
+            "webhook_url": "https://bot.example.com/hook/x1",
+            "webhook_port": 0,  # the server picks a free port
+            "webhook_secret": SecretStr("hook-secret-123"),
+        }
+    )
     sender = Sender(fake_api)
 
     def post(port: int, update: object, secret: str) -> int:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/hook/x1", json.dumps(update).encode(), method="POST",
+            f"http://127.0.0.1:{port}/hook/x1",
+            json.dumps(update).encode(),
+            method="POST",
             headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
         )
         try:

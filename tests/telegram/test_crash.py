@@ -26,12 +26,20 @@ BURST = 200
 
 def start_bot(tmp_path: Path, api: FakeBotApi, log_name: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_IDS"))}
-    env.update(PYTHONPATH=os.environ.get("CITEBOT_CHILD_PYTHONPATH", str(ROOT)), CORPUS_DIR=str(tmp_path / "corpus"),
-               INDEX_DIR=str(tmp_path / "index"), TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=api.base_url,
-               TELEGRAM_BASE_FILE_URL=api.base_file_url, LOG_LEVEL="INFO", USER_RATE_PER_MINUTE="10")
+    env.update(
+        PYTHONPATH=os.environ.get("CITEBOT_CHILD_PYTHONPATH", str(ROOT)),
+        CORPUS_DIR=str(tmp_path / "corpus"),
+        INDEX_DIR=str(tmp_path / "index"),
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_BASE_URL=api.base_url,
+        TELEGRAM_BASE_FILE_URL=api.base_file_url,
+        LOG_LEVEL="INFO",
+        USER_RATE_PER_MINUTE="10",
+    )
     log = open(tmp_path / log_name, "wb")
-    return subprocess.Popen([sys.executable, "-m", "tests.telegram.bot_process"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.telegram.bot_process"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 def replies_per_chat(api: FakeBotApi) -> Counter[int]:
@@ -55,8 +63,12 @@ def test_sigkill_mid_burst_then_restart_answers_every_question(tmp_path: Path) -
         process.wait(timeout=10)
         before = replies_per_chat(api)
         process = start_bot(tmp_path, api, "second.log")
-        api.wait_for("sendMessage", lambda c: c.params["chat_id"] in users, timeout=90,
-                     count=BURST - len(before) + sum(before.values()))
+        api.wait_for(
+            "sendMessage",
+            lambda c: c.params["chat_id"] in users,
+            timeout=90,
+            count=BURST - len(before) + sum(before.values()),
+        )
         api.idle(0.5)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0

@@ -29,8 +29,9 @@ def delivered(running: Running) -> list[Call]:
 
 
 @pytest.fixture
-async def impatient(tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi,
-                    caplog: pytest.LogCaptureFixture) -> AsyncIterator[Running]:
+async def impatient(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[Running]:
     """The bot with a short Bot API timeout, so that timeouts are quick to provoke."""
     caplog.set_level(logging.INFO)
     settings = tg_settings.model_copy(update={"telegram_timeout": TIMEOUT})
@@ -47,7 +48,9 @@ SEND_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", SEND_FAULTS.values(), ids=SEND_FAULTS.keys())
-async def test_send_message_failures_are_retried_until_the_answer_is_delivered(impatient: Running, fault: Fault) -> None:
+async def test_send_message_failures_are_retried_until_the_answer_is_delivered(
+    impatient: Running, fault: Fault
+) -> None:
     impatient.api.fail_next("sendMessage", fault)
     question = impatient.send.group(f"/ask {QUESTION}")
     attempts = await impatient.replies(count=2, failed_too=True, chat_id=GROUP_ID)
@@ -66,7 +69,9 @@ GET_UPDATES_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", GET_UPDATES_FAULTS.values(), ids=GET_UPDATES_FAULTS.keys())
-async def test_get_updates_failures_are_retried_and_the_question_still_answered(impatient: Running, fault: Fault) -> None:
+async def test_get_updates_failures_are_retried_and_the_question_still_answered(
+    impatient: Running, fault: Fault
+) -> None:
     times = 1 if fault.delay else 2
     impatient.api.fail_next("getUpdates", fault, times=times)
     await asyncio.to_thread(impatient.api.wait_for, "getUpdates", failed, 10.0)  # polling is failing now

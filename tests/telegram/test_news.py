@@ -40,9 +40,13 @@ def site(site_server: NewsSite) -> NewsSite:
 @pytest.fixture
 async def bot(tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi) -> AsyncIterator[Running]:
     """The bot with links allowed to the local site and new feed articles announced in CHANNEL."""
-    settings = tg_settings.model_copy(update={
-        "allow_private_urls": True, "feed_announce_chat": str(CHANNEL_ID), "fetch_timeout": 0.5,
-    })
+    settings = tg_settings.model_copy(
+        update={
+            "allow_private_urls": True,
+            "feed_announce_chat": str(CHANNEL_ID),
+            "fetch_timeout": 0.5,
+        }
+    )
     async with start_running(settings, tg_service, fake_api) as running:
         yield running
 
@@ -111,13 +115,15 @@ async def test_add_without_a_link_shows_how(bot: Running) -> None:
 
 
 async def test_a_forwarded_post_that_is_an_article_is_added(bot: Running) -> None:
-    post = "\n".join([
-        "Ferry service resumes after strike",
-        "The island ferry resumed service on Monday after a three-week strike by its crews.",
-        "Operators said the first crossing carried 212 passengers and forty cars to the mainland.",
-        "The union agreed to a new contract that raises wages by six percent over two years.",
-        "Timetables will return to normal by the end of the month, the company said.",
-    ])
+    post = "\n".join(
+        [
+            "Ferry service resumes after strike",
+            "The island ferry resumed service on Monday after a three-week strike by its crews.",
+            "Operators said the first crossing carried 212 passengers and forty cars to the mainland.",
+            "The union agreed to a new contract that raises wages by six percent over two years.",
+            "Timetables will return to normal by the end of the month, the company said.",
+        ]
+    )
     reply = await say(bot, post, ADMIN_ID, **forwarded(post))
     assert reply.startswith("Added \u201cFerry service resumes after strike\u201d (4 sentences)")
     answer = await say(bot, "How many passengers did the first ferry crossing carry?", USER_ID)
@@ -154,7 +160,10 @@ async def test_a_feed_poll_adds_new_entries_once_and_announces_them(bot: Running
     feed_url = site.url("/feeds/atom.xml")
     assert (await say(bot, f"/feed add {feed_url}", ADMIN_ID)).startswith("Feed added; polling it now")
     announcement = (await bot.reply(chat_id=CHANNEL_ID))["text"]
-    assert "New articles" in announcement and html.escape(site.story("mst-attack-rondonia").title, quote=False) in announcement
+    assert (
+        "New articles" in announcement
+        and html.escape(site.story("mst-attack-rondonia").title, quote=False) in announcement
+    )
     assert "30 games" in await say(bot, NBA_QUESTION, USER_ID)
     files = corpus_files(bot)
 

@@ -64,7 +64,7 @@ async def test_command_menu_lists_the_public_commands(running: Running) -> None:
     ("text", "expected"),
     [
         ("   ", "Please send a question in words"),
-        ("\U0001F600\U0001F600\U0001F600", "questions written in words"),
+        ("\U0001f600\U0001f600\U0001f600", "questions written in words"),
         ("why " * 300, "keep it under 1000 characters"),
     ],
 )
@@ -76,8 +76,18 @@ async def test_bad_questions_get_the_polite_message(running: Running, text: str,
 
 
 async def test_sticker_gets_a_text_please(running: Running) -> None:
-    running.send.private(None, sticker={"file_id": "s1", "file_unique_id": "s1", "type": "regular",
-                                        "width": 512, "height": 512, "is_animated": False, "is_video": False})
+    running.send.private(
+        None,
+        sticker={
+            "file_id": "s1",
+            "file_unique_id": "s1",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        },
+    )
     assert (await running.reply(chat_id=USER_ID))["text"] == TEXT_ONLY
 
 
@@ -87,11 +97,18 @@ async def test_unknown_command_points_to_help(running: Running) -> None:
 
 
 async def test_messages_from_bots_and_edits_are_ignored(running: Running) -> None:
-    message = {"message_id": 5, "date": 1, "chat": {"id": USER_ID, "type": "private"}, "from": user(USER_ID),
-               "text": "How many visitors are expected?", "edit_date": 2}
+    message = {
+        "message_id": 5,
+        "date": 1,
+        "chat": {"id": USER_ID, "type": "private"},
+        "from": user(USER_ID),
+        "text": "How many visitors are expected?",
+        "edit_date": 2,
+    }
     running.api.push("edited_message", message)
-    running.send.private("How many visitors are expected?", user_id=OTHER_ID,
-                         **{"from": user(OTHER_ID, "Other", is_bot=True)})
+    running.send.private(
+        "How many visitors are expected?", user_id=OTHER_ID, **{"from": user(OTHER_ID, "Other", is_bot=True)}
+    )
     await running.quiet()
     assert running.sent() == []
 

@@ -25,14 +25,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """A clean environment for the bot process (no inherited bot settings, no .env in its folder)."""
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_IDS"))}
-    return {**keep, "PYTHONPATH": str(ROOT), "CORPUS_DIR": str(tmp_path / "corpus"),
-            "INDEX_DIR": str(tmp_path / "index"), "LOG_LEVEL": "INFO", **extra}
+    return {
+        **keep,
+        "PYTHONPATH": str(ROOT),
+        "CORPUS_DIR": str(tmp_path / "corpus"),
+        "INDEX_DIR": str(tmp_path / "index"),
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
 
 
 def run_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -42,8 +52,12 @@ def run_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
 )
 def test_missing_or_malformed_token_is_one_line(tmp_path: Path, token: str, expected: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=bot_env(tmp_path, TELEGRAM_BOT_TOKEN=token),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=bot_env(tmp_path, TELEGRAM_BOT_TOKEN=token),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -58,8 +72,11 @@ def test_run_answers_over_http_and_stops_on_sigterm(tmp_path: Path) -> None:
     (corpus / "harbour.md").write_text(SMALL_ARTICLE, encoding="utf-8")
     api = FakeBotApi(TOKEN).start()
     env = bot_env(
-        tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=api.base_url,
-        TELEGRAM_BASE_FILE_URL=api.base_file_url, ADMIN_IDS=f"{ADMIN_ID}, 999",
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_BASE_URL=api.base_url,
+        TELEGRAM_BASE_FILE_URL=api.base_file_url,
+        ADMIN_IDS=f"{ADMIN_ID}, 999",
     )
     Sender(api).private("How many visitors are expected at the festival?", user_id=USER_ID)  # waits for the bot
     process = run_bot(tmp_path, env)
@@ -99,10 +116,17 @@ def test_sigterm_during_a_reindex_ends_the_build_at_once_and_keeps_the_old_index
     shutil.copytree(news_service.settings.index_dir, tmp_path / "index")  # index and ONNX export, as built
     before = (tmp_path / "index" / "CURRENT").read_text(encoding="utf-8")
     # far more to embed than the time the bot is given before the signal
-    sentences = " ".join(f"Report {n} says the zorblax count rose to {n * 7} in district {n % 97}." for n in range(6000))
+    sentences = " ".join(
+        f"Report {n} says the zorblax count rose to {n * 7} in district {n % 97}." for n in range(6000)
+    )
     api = FakeBotApi(TOKEN).start()
-    env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=api.base_url,
-                  TELEGRAM_BASE_FILE_URL=api.base_file_url, ADMIN_IDS=str(ADMIN_ID))
+    env = bot_env(
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_BASE_URL=api.base_url,
+        TELEGRAM_BASE_FILE_URL=api.base_file_url,
+        ADMIN_IDS=str(ADMIN_ID),
+    )
     process = run_bot(tmp_path, env)
     try:
         api.wait_for("getUpdates", timeout=120)

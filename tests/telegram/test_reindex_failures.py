@@ -84,8 +84,12 @@ class ChildProcessService(QAService):
 
 
 async def test_rebuild_process_killed_half_way(
-    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi, corpus_dir: Path,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tg_settings: Settings,
+    tg_service: QAService,
+    fake_api: FakeBotApi,
+    corpus_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     index_dir = tg_settings.index_dir
     child = tmp_path / "killed-child.sh"  # writes part of a build, then is killed
@@ -128,7 +132,8 @@ async def test_questions_during_a_reindex_are_all_answered_once(
         await running.quiet()
     delivered = Counter(
         (c.params["chat_id"], c.params["reply_parameters"]["message_id"])
-        for c in fake_api.calls_of("sendMessage") if c.params["chat_id"] != ADMIN_ID
+        for c in fake_api.calls_of("sendMessage")
+        if c.params["chat_id"] != ADMIN_ID
     )
     assert delivered == Counter(dict.fromkeys(asked, 1))
 

@@ -63,7 +63,9 @@ async def test_a_group_upgraded_to_a_supergroup_gets_its_answer_in_the_new_chat(
 
     def migrated(params: dict) -> dict:
         if int(params["chat_id"]) == old["id"]:
-            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": new})
+            raise ApiError(
+                400, "Bad Request: group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": new}
+            )
         return real(params)
 
     running.api.handlers["sendMessage"] = migrated
@@ -79,8 +81,10 @@ async def test_a_group_upgraded_to_a_supergroup_gets_its_answer_in_the_new_chat(
 async def test_a_reply_to_a_deleted_topic_is_sent_to_the_group_itself(running: Running) -> None:
     forum = dict(GROUP, is_forum=True)
     running.api.fail_next("sendMessage", Fault(400, "Bad Request: message thread not found"))
-    running.send.api.push("message", running.send.message(
-        forum, f"/ask {QUESTION}", user(USER_ID), message_thread_id=77, is_topic_message=True))
+    running.send.api.push(
+        "message",
+        running.send.message(forum, f"/ask {QUESTION}", user(USER_ID), message_thread_id=77, is_topic_message=True),
+    )
     replies = await running.replies(chat_id=GROUP_ID, count=2, failed_too=True)
     assert replies[0]["message_thread_id"] == 77
     assert "message_thread_id" not in replies[1] and "40,000" in replies[1]["text"]
@@ -89,7 +93,7 @@ async def test_a_reply_to_a_deleted_topic_is_sent_to_the_group_itself(running: R
 async def test_every_button_press_is_answered_even_one_the_bot_does_not_know(running: Running) -> None:
     message = running.send.private("hello")
     query_id = running.send.callback(message, "something-else")
-    assert (await running.reply("answerCallbackQuery", callback_query_id=query_id))
+    assert await running.reply("answerCallbackQuery", callback_query_id=query_id)
     assert not running.sent()[1:]
 
 
@@ -102,8 +106,11 @@ async def test_a_hostile_file_path_never_reads_the_bots_own_disk(
 ) -> None:
     secret_file = tmp_path / "outside.md"
     secret_file.write_text(f"Private notes {TOKEN}\n\nNot for the corpus: {TOKEN}.\n", encoding="utf-8")
-    path = {"absolute": str(secret_file), "dotdot": "../" * 12 + str(secret_file).lstrip("/"),
-            "environ": "/proc/self/environ"}[where]
+    path = {
+        "absolute": str(secret_file),
+        "dotdot": "../" * 12 + str(secret_file).lstrip("/"),
+        "environ": "/proc/self/environ",
+    }[where]
     running.api.handlers["getFile"] = lambda p: {"file_id": p["file_id"], "file_unique_id": "u", "file_path": path}
     before = sorted(p.name for p in corpus_dir.iterdir())
     document_message(running, NEW_ARTICLE.encode(), "notes.md", ADMIN_ID)
@@ -152,8 +159,9 @@ def test_a_sentence_over_4096_characters_is_cut_outside_its_blockquote() -> None
 # --- start-up and resends -------------------------------------------------------------------------
 
 
-async def test_a_garbled_getme_answer_is_one_clear_error(tg_settings: Settings, tg_service: QAService,
-                                                         fake_api: FakeBotApi) -> None:
+async def test_a_garbled_getme_answer_is_one_clear_error(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi
+) -> None:
     fake_api.handlers["getMe"] = lambda p: {"hello": "world"}
     with pytest.raises(TelegramError) as failure:
         async with start_running(tg_settings, tg_service, fake_api):
@@ -161,8 +169,9 @@ async def test_a_garbled_getme_answer_is_one_clear_error(tg_settings: Settings, 
     assert "getMe" in str(failure.value) and "\n" not in str(failure.value)
 
 
-async def test_a_send_that_times_out_is_resent_once_at_most(tg_settings: Settings, tg_service: QAService,
-                                                            fake_api: FakeBotApi) -> None:
+async def test_a_send_that_times_out_is_resent_once_at_most(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi
+) -> None:
     settings = tg_settings.model_copy(update={"telegram_timeout": 1.0, "telegram_retries": 4})
     async with start_running(settings, tg_service, fake_api) as running:
         fake_api.fail_next("sendMessage", Fault.hang(1.5), times=3)
@@ -177,21 +186,25 @@ async def test_a_send_that_times_out_is_resent_once_at_most(tg_settings: Setting
 # --- fair floods -----------------------------------------------------------------------------------
 
 
-async def test_anonymous_admins_are_limited_per_group(tg_settings: Settings, tg_service: QAService,
-                                                     fake_api: FakeBotApi) -> None:
+async def test_anonymous_admins_are_limited_per_group(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi
+) -> None:
     settings = tg_settings.model_copy(update={"user_rate_per_minute": 2})
     other_group = dict(GROUP, id=GROUP_ID - 1, title="Other")
     async with start_running(settings, tg_service, fake_api) as running:
         for chat in (GROUP, GROUP, GROUP, other_group):
-            running.send.api.push("message", running.send.message(
-                chat, f"/ask {QUESTION}", user(ANONYMOUS_ADMIN_BOT, "Group"), sender_chat=chat))
+            running.send.api.push(
+                "message",
+                running.send.message(chat, f"/ask {QUESTION}", user(ANONYMOUS_ADMIN_BOT, "Group"), sender_chat=chat),
+            )
         first = await running.replies(chat_id=GROUP_ID, count=3)
         assert sorted(RATE_LIMITED in r["text"] for r in first) == [False, False, True]
         assert "40,000" in (await running.reply(chat_id=other_group["id"]))["text"]
 
 
-async def test_a_flood_gets_one_notice_and_holds_back_nobody_else(tg_settings: Settings, tg_service: QAService,
-                                                                 fake_api: FakeBotApi) -> None:
+async def test_a_flood_gets_one_notice_and_holds_back_nobody_else(
+    tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi
+) -> None:
     """Telegram-like per-chat limits; one user floods while others ask now and then."""
     fake_api.chat_limit = ChatLimit(burst=3, per_second=1.0, retry_after=5)
     flooder, others = 9000, [OTHER_ID + n for n in range(5)]
@@ -205,7 +218,8 @@ async def test_a_flood_gets_one_notice_and_holds_back_nobody_else(tg_settings: S
         for other in others:
             assert len(await running.replies(chat_id=other, count=2)) == 2
         to_flooder = await asyncio.to_thread(  # ~1 a second in the flooder's chat
-            fake_api.wait_for, "sendMessage", lambda c: c.error is None and c.params["chat_id"] == flooder, 30.0, 11)
+            fake_api.wait_for, "sendMessage", lambda c: c.error is None and c.params["chat_id"] == flooder, 30.0, 11
+        )
         await running.feed.drained()
     sent = fake_api.calls_of("sendMessage")
     notices = [c for c in sent if c.params["chat_id"] == flooder and c.params["text"] == RATE_LIMITED]
@@ -215,9 +229,12 @@ async def test_a_flood_gets_one_notice_and_holds_back_nobody_else(tg_settings: S
     assert running.app.bot_data.core.limits.dropped >= 250
 
 
-async def test_no_reply_carries_the_bot_token_even_when_an_article_does(tg_settings: Settings, fake_api: FakeBotApi) -> None:
+async def test_no_reply_carries_the_bot_token_even_when_an_article_does(
+    tg_settings: Settings, fake_api: FakeBotApi
+) -> None:
     (tg_settings.corpus_dir / "leak.txt").write_text(
-        f"Gate notes\n\nThe harbour gate code is {TOKEN} since the spring.\n", encoding="utf-8")
+        f"Gate notes\n\nThe harbour gate code is {TOKEN} since the spring.\n", encoding="utf-8"
+    )
     service = QAService(tg_settings, encoder_factory=FakeEncoder)
     service.open()
     async with start_running(tg_settings, service, fake_api) as running:

@@ -23,8 +23,12 @@ from .conftest import start_running
 from .fake_api import ApiError, FakeBotApi
 from .updates import GROUP, USER_ID, Sender, user
 
-QUESTIONS = ["How many visitors are expected at the festival?", "When does the festival end?",
-             "Who cut the ribbon?", "When was the lamp of the lighthouse relit?"]
+QUESTIONS = [
+    "How many visitors are expected at the festival?",
+    "When does the festival end?",
+    "Who cut the ribbon?",
+    "When was the lamp of the lighthouse relit?",
+]
 
 
 class HeldService(QAService):
@@ -59,7 +63,8 @@ def answers_per_question(api: FakeBotApi) -> Counter[tuple[int, int]]:
     """How many replies were delivered to each (chat, message) question."""
     return Counter(
         (c.params["chat_id"], c.params["reply_parameters"]["message_id"])
-        for c in api.calls_of("sendMessage") if c.error is None
+        for c in api.calls_of("sendMessage")
+        if c.error is None
     )
 
 

@@ -72,8 +72,9 @@ class ExplodingService(QAService):
 
 
 @pytest.fixture
-async def leaky(tg_settings: Settings, fake_api: FakeBotApi, bot_log: io.StringIO,
-                monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
+async def leaky(
+    tg_settings: Settings, fake_api: FakeBotApi, bot_log: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Running]:
     from tests.fakes import FakeEncoder
 
     service = ExplodingService(tg_settings, encoder_factory=FakeEncoder)
@@ -85,7 +86,9 @@ async def leaky(tg_settings: Settings, fake_api: FakeBotApi, bot_log: io.StringI
         yield running
 
 
-async def test_token_is_in_no_log_trace_or_reply_when_the_http_layer_fails(leaky: Running, bot_log: io.StringIO) -> None:
+async def test_token_is_in_no_log_trace_or_reply_when_the_http_layer_fails(
+    leaky: Running, bot_log: io.StringIO
+) -> None:
     leaky.send.private("How many visitors are expected at the festival?")  # the answerer explodes
     apology = await leaky.reply(chat_id=USER_ID)
     leaky.send.private("When does the festival end?")  # its reply fails once in the HTTP layer

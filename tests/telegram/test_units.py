@@ -22,8 +22,9 @@ from .conftest import TOKEN
 from .fake_api import ApiError, check_html
 from .updates import ADMIN_ID, ANONYMOUS_ADMIN_BOT, GROUP_ID, USER_ID, entities
 
-CITATION = Citation(1, "a.md", "Tom & <Jerry>", "Cats <b>chase</b> mice & win.", 2, 3, 0.9,
-                    'https://example.com/?a=1&b="2"', 7)
+CITATION = Citation(
+    1, "a.md", "Tom & <Jerry>", "Cats <b>chase</b> mice & win.", 2, 3, 0.9, 'https://example.com/?a=1&b="2"', 7
+)
 ANSWER = Answer("Who chases?", True, CITATION.text, (CITATION,), 0.9)
 
 
@@ -147,5 +148,5 @@ def test_is_admin_checks_the_sender_itself() -> None:
 
 
 def test_entities_use_utf16_offsets() -> None:
-    [mention] = entities("\U0001F600 @CiteTestBot hi")
+    [mention] = entities("\U0001f600 @CiteTestBot hi")
     assert mention == {"type": "mention", "offset": 3, "length": 12}

@@ -27,7 +27,9 @@ def entities(text: str) -> list[dict[str, Any]]:
     if command:
         found.append({"type": "bot_command", "offset": 0, "length": utf16_len(command.group())})
     for match in re.finditer(r"(?<![\w@])@\w{5,32}", text):
-        found.append({"type": "mention", "offset": utf16_len(text[: match.start()]), "length": utf16_len(match.group())})
+        found.append(
+            {"type": "mention", "offset": utf16_len(text[: match.start()]), "length": utf16_len(match.group())}
+        )
     return found
 
 
@@ -50,7 +52,9 @@ class Sender:
         self.api = api
         self._ids = 1
 
-    def message(self, chat: dict[str, Any], text: str | None, sender: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
+    def message(
+        self, chat: dict[str, Any], text: str | None, sender: dict[str, Any] | None, **extra: Any
+    ) -> dict[str, Any]:
         message: dict[str, Any] = {"message_id": self.api.next_message_id(), "date": int(time.time()), "chat": chat}
         if sender is not None:
             message["from"] = sender
@@ -83,9 +87,16 @@ class Sender:
 
     def callback(self, message: dict[str, Any], data: str, user_id: int = USER_ID) -> str:
         query_id = f"cq-{self._next()}"
-        self.api.push("callback_query", {
-            "id": query_id, "from": user(user_id), "message": message, "chat_instance": "ci", "data": data,
-        })
+        self.api.push(
+            "callback_query",
+            {
+                "id": query_id,
+                "from": user(user_id),
+                "message": message,
+                "chat_instance": "ci",
+                "data": data,
+            },
+        )
         return query_id
 
     def _next(self) -> int:

@@ -119,9 +119,13 @@ def article_page(story: Story, base: str, stories: list[Story]) -> str:
     when = datetime.fromisoformat(story.date).replace(hour=8, minute=30, tzinfo=UTC)
     url = base + story.path
     ld = {
-        "@context": "https://schema.org", "@type": "NewsArticle", "headline": story.title,
-        "datePublished": when.isoformat(), "author": {"@type": "Person", "name": author},
-        "publisher": {"@type": "Organization", "name": SITE}, "mainEntityOfPage": url,
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": story.title,
+        "datePublished": when.isoformat(),
+        "author": {"@type": "Person", "name": author},
+        "publisher": {"@type": "Organization", "name": SITE},
+        "mainEntityOfPage": url,
     }
     body: list[str] = []
     ad_at = rng.randrange(1, max(2, len(story.paragraphs)))
@@ -130,9 +134,13 @@ def article_page(story: Story, base: str, stories: list[Story]) -> str:
         if number == ad_at:
             body.append(f'<aside class="ad-slot"><span class="ad-label">{_e(rng.choice(ADVERTS))}</span></aside>')
         if number == teaser_at:
-            body.append(f'<p class="read-more"><strong>Read more:</strong> <a href="{_e(base + teaser.path)}">{_e(teaser.title)}</a></p>')
+            body.append(
+                f'<p class="read-more"><strong>Read more:</strong> <a href="{_e(base + teaser.path)}">{_e(teaser.title)}</a></p>'
+            )
         body.append(f"<p>{_e(paragraph)}</p>")
-    body.append(f'<div class="newsletter-signup"><p>{_e(NEWSLETTER)}</p><form><input type="email" placeholder="Your email"><button>Subscribe</button></form></div>')
+    body.append(
+        f'<div class="newsletter-signup"><p>{_e(NEWSLETTER)}</p><form><input type="email" placeholder="Your email"><button>Subscribe</button></form></div>'
+    )
     caption = rng.choice(CAPTIONS)
     credit = rng.choice(PHOTO_CREDITS)
     comments = rng.sample(COMMENTS, rng.randint(2, 4))
@@ -142,12 +150,17 @@ def article_page(story: Story, base: str, stories: list[Story]) -> str:
     related_html = "".join(f'<li><a href="{_e(base + s.path)}">{_e(s.title)}</a></li>' for s in related)
     comments_html = "".join(
         f'<div class="comment"><span class="comment-author">{_e(who)}</span><p>{_e(text)}</p>'
-        f'<a href="#" class="reply">Reply</a></div>' for who, text in comments
+        f'<a href="#" class="reply">Reply</a></div>'
+        for who, text in comments
     )
-    byline = (f'<div class="byline">By <a rel="author" href="/authors/{rng.randrange(99)}">{_e(author)}</a> '
-              f'\u00b7 <time datetime="{when.isoformat()}">{when:%d %B %Y}</time> \u00b7 Updated 2 hours ago</div>')
-    figure = (f'<figure class="lead-image"><img src="/img/{story.slug}.jpg" alt="{_e(story.title)}">'
-              f'<figcaption>{_e(caption)} <span class="credit">{_e(credit)}</span></figcaption></figure>')
+    byline = (
+        f'<div class="byline">By <a rel="author" href="/authors/{rng.randrange(99)}">{_e(author)}</a> '
+        f'\u00b7 <time datetime="{when.isoformat()}">{when:%d %B %Y}</time> \u00b7 Updated 2 hours ago</div>'
+    )
+    figure = (
+        f'<figure class="lead-image"><img src="/img/{story.slug}.jpg" alt="{_e(story.title)}">'
+        f'<figcaption>{_e(caption)} <span class="credit">{_e(credit)}</span></figcaption></figure>'
+    )
     if layout == 0:
         main = (
             f'<main id="content"><article class="story">'
@@ -169,40 +182,44 @@ def article_page(story: Story, base: str, stories: list[Story]) -> str:
         )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f'<title>{_e(story.title)} | {SITE}</title>'
+        f"<title>{_e(story.title)} | {SITE}</title>"
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta property="og:type" content="article"><meta property="og:title" content="{_e(story.title)}">'
         f'<meta property="og:site_name" content="{SITE}"><meta property="og:url" content="{_e(url)}">'
         f'<meta property="article:published_time" content="{when.isoformat()}">'
         f'<link rel="canonical" href="{_e(url)}">'
         f'<script type="application/ld+json">{json.dumps(ld)}</script>'
-        f'<script>window.dataLayer=window.dataLayer||[];function gtag(){{dataLayer.push(arguments)}}</script>'
-        f'</head><body>'
+        f"<script>window.dataLayer=window.dataLayer||[];function gtag(){{dataLayer.push(arguments)}}</script>"
+        f"</head><body>"
         f'<div id="cookie-banner" class="cookie-consent" role="dialog"><p>{_e(rng.choice(COOKIE_BANNERS))}</p>'
-        f'<button>Accept all</button><button>Manage preferences</button></div>'
+        f"<button>Accept all</button><button>Manage preferences</button></div>"
         f'<header class="site-header"><a class="logo" href="/">{SITE}</a><nav class="main-nav"><ul>{nav}</ul></nav>'
         f'<a class="subscribe-cta" href="/subscribe">Subscribe</a></header>'
-        f'{main}'
+        f"{main}"
         f'<footer class="site-footer"><p>{_e(FOOTER)}</p></footer>'
-        f'<!-- story {story.slug}; licence: {_e(story.license)}; source: {_e(story.wikinews_url)} -->'
-        f'</body></html>'
+        f"<!-- story {story.slug}; licence: {_e(story.license)}; source: {_e(story.wikinews_url)} -->"
+        f"</body></html>"
     )
 
 
 def paywall_page(story: Story, base: str) -> str:
     """A subscriber-only story: headline, standfirst and the first paragraph, then a paywall."""
-    ld = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": story.title,
-          "isAccessibleForFree": False,
-          "hasPart": {"@type": "WebPageElement", "isAccessibleForFree": False, "cssSelector": ".paywalled"}}
+    ld = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": story.title,
+        "isAccessibleForFree": False,
+        "hasPart": {"@type": "WebPageElement", "isAccessibleForFree": False, "cssSelector": ".paywalled"},
+    }
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(story.title)} | {SITE}</title>'
         f'<meta property="og:type" content="article"><script type="application/ld+json">{json.dumps(ld)}</script></head>'
         f'<body><header><nav><a href="/">Home</a> <a href="/world">World</a></nav></header>'
         f'<article><h1>{_e(story.title)}</h1><div class="byline">By Staff Reporter</div>'
-        f'<p>{_e(story.paragraphs[0])}</p>'
+        f"<p>{_e(story.paragraphs[0])}</p>"
         f'<div class="paywalled"><div class="paywall-prompt"><h2>Subscribe to continue reading</h2>'
-        f'<p>This story is for subscribers only. Subscribe now for unlimited access to award-winning journalism.</p>'
-        f'<p>Already a subscriber? Log in</p></div></div></article></body></html>'
+        f"<p>This story is for subscribers only. Subscribe now for unlimited access to award-winning journalism.</p>"
+        f"<p>Already a subscriber? Log in</p></div></div></article></body></html>"
     )
 
 
@@ -230,8 +247,10 @@ def rss_feed(stories: list[Story], base: str) -> str:
         f"<description>{_e(s.paragraphs[0][:140])}</description></item>"
         for s in stories
     )
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{SITE}</title>'
-            f"<link>{_e(base)}/</link><description>Latest news</description>{items}</channel></rss>")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{SITE}</title>'
+        f"<link>{_e(base)}/</link><description>Latest news</description>{items}</channel></rss>"
+    )
 
 
 def atom_feed(stories: list[Story], base: str) -> str:
@@ -241,9 +260,11 @@ def atom_feed(stories: list[Story], base: str) -> str:
         f"<summary>{_e(s.paragraphs[0][:140])}</summary></entry>"
         for s in stories
     )
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            f"<title>{SITE}</title><id>tag:ledger.test,2026:feed</id><updated>2026-01-01T00:00:00Z</updated>"
-            f"{entries}</feed>")
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>{SITE}</title><id>tag:ledger.test,2026:feed</id><updated>2026-01-01T00:00:00Z</updated>"
+        f"{entries}</feed>"
+    )
 
 
 @dataclass
