@@ -23,6 +23,7 @@ from .fake_api import FakeBotApi
 from .updates import ADMIN_ID, CHANNEL, CHANNEL_ID, USER_ID
 
 NBA_QUESTION = "How many games was Stephen Jackson suspended for after the brawl?"
+FETCH_TIMEOUT = 3.0  # generous for a loaded machine; only the slow page takes longer
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,7 @@ def site_server() -> Iterator[NewsSite]:
 def site(site_server: NewsSite) -> NewsSite:
     site_server.rss_items, site_server.atom_items = [], []
     site_server.conditional.clear()
+    site_server.slow_seconds = FETCH_TIMEOUT + 1.0  # the slow page outlasts the deadline
     return site_server
 
 
@@ -44,7 +46,7 @@ async def bot(tg_settings: Settings, tg_service: QAService, fake_api: FakeBotApi
         update={
             "allow_private_urls": True,
             "feed_announce_chat": str(CHANNEL_ID),
-            "fetch_timeout": 0.5,
+            "fetch_timeout": FETCH_TIMEOUT,
         }
     )
     async with start_running(settings, tg_service, fake_api) as running:
@@ -101,7 +103,7 @@ async def test_each_refusal_is_one_line_and_adds_nothing(bot: Running, site: New
         "Not added: That article is behind a paywall: only a teaser is visible, so nothing was added.",
         "Not added: That page is not an article (too little article text on it), so nothing was added.",
         "Not added: That link is not an HTML page (it is application/pdf).",
-        "Not added: The site did not answer within 0.5 s (timeout).",
+        f"Not added: The site did not answer within {FETCH_TIMEOUT:g} s (timeout).",
         "Not added: Only http:// and https:// links can be added, not ftp: (ftp://example.com/x).",
     ]
     assert corpus_files(bot) == before and bot.service.answerer.index is index
