@@ -404,5 +404,33 @@ def feeds(ctx: click.Context, once: bool) -> None:
         listed = ingester.feeds.feeds()
 
 
+@cli.group()
+def db() -> None:
+    """The PostgreSQL store (DATABASE_URL): schema migrations and index versions."""
+
+
+def _database_url(ctx: click.Context) -> str:
+    secret = _settings(ctx).database_url
+    if secret is None:
+        raise Failure("DATABASE_URL is not set: set it to a PostgreSQL URL (see .env.example).")
+    return secret.get_secret_value()
+
+
+@db.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Create or update the tables in DATABASE_URL (safe to run again)."""
+    from .db import DatabaseProblem, migrate as run_migrations
+
+    try:
+        applied = run_migrations(_database_url(ctx))
+    except DatabaseProblem as exc:
+        raise Failure(str(exc)) from None
+    if applied:
+        click.echo(f"Applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        click.echo("The database is up to date.")
+
+
 def main() -> None:
     cli(prog_name="python -m bot")
