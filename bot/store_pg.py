@@ -116,6 +116,11 @@ class PgStore:
         with self._pool.connection() as connection:
             return [int(r[0]) for r in connection.execute("SELECT id FROM index_versions ORDER BY id")]
 
+    def sentence_counts(self) -> dict[int, int]:
+        """Sentences per stored version."""
+        with self._pool.connection() as connection:
+            return {int(v): int(n) for v, n in connection.execute("SELECT id, sentences FROM index_versions")}
+
     @contextmanager
     def building(self) -> Iterator["Build"]:
         """Hold the build lock for a `Build`; raises BuildInProgress when another process holds it."""
@@ -153,12 +158,19 @@ class PgStore:
                         break  # still current now that it is pinned: a dropper skips it from here on
                     version, dimension = int(row[0]), int(row[1])
                     connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (VERSION_LOCKS, version))
-                yield Reader(connection, version, dimension)
+                yield Reader(connection, version, dimension, self.ef_search)
 
     def load(self, version: int | None = None) -> SentenceIndex:
         """A stored version (default: the current one) as an in-memory SentenceIndex."""
-        with self.reading() as reader:
-            return reader.load() if version is None else Reader(reader.connection, version, reader.dimension).load()
+        if version is None:
+            with self.reading() as reader:
+                return reader.load()
+        with self._pool.connection() as connection, connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (VERSION_LOCKS, version))
+            row = connection.execute("SELECT dimension FROM index_versions WHERE id = %s", (version,)).fetchone()
+            if row is None:
+                raise NoVersion(f"No index version {version} in the database (versions: {self.versions()}).")
+            return Reader(connection, version, int(row[0]), self.ef_search).load()
 
 
 class Build:
@@ -307,10 +319,11 @@ class Build:
 class Reader:
     """Queries over one pinned version (see PgStore.reading)."""
 
-    def __init__(self, connection, version: int, dimension: int) -> None:
+    def __init__(self, connection, version: int, dimension: int, ef_search: int = DEFAULT_EF_SEARCH) -> None:
         self.connection = connection
         self.version = version
         self.dimension = dimension
+        self._ef_search = ef_search
 
     def nearest(self, vector: np.ndarray, k: int) -> np.ndarray:
         """Ids of (up to) the k sentences nearest `vector` (unit length) by inner product, best first."""
@@ -318,6 +331,9 @@ class Reader:
 
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
+        if k > self._ef_search:  # an HNSW scan returns at most ef_search rows
+            self.connection.execute(f"SET LOCAL hnsw.ef_search = {int(k)}")
+            self._ef_search = k
         query = sql.SQL(
             "SELECT id FROM {} ORDER BY embedding::vector({dim}) <#> %s::vector({dim}) LIMIT %s"
         ).format(_partition("sentences", self.version), dim=sql.Literal(self.dimension))

@@ -176,3 +176,38 @@ def test_one_build_at_a_time(store: PgStore, wiki_index: SentenceIndex) -> None:
     assert store.versions() == []  # the refused build wrote nothing
     version = store.publish(wiki_index)  # the lock is free again
     assert store.current() == version
+
+
+def test_publish_copies_the_built_index_into_the_database(database_url: str, small_corpus, tmp_path) -> None:
+    from bot.index import open_index
+
+    index_dir = tmp_path / "index"
+    index, _ = open_index(small_corpus, index_dir, FakeEncoder, FakeEncoder.name)
+    env = {"DATABASE_URL": database_url, "INDEX_DIR": str(index_dir), "CORPUS_DIR": str(small_corpus)}
+    runner = CliRunner()
+    assert "Pending migrations: 0001_store" in runner.invoke(cli, ["db", "status"], env=env).output
+    assert runner.invoke(cli, ["db", "migrate"], env=env).exit_code == 0
+    assert "No index version yet" in runner.invoke(cli, ["db", "status"], env=env).output
+    result = runner.invoke(cli, ["db", "publish"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"Version 1 is current: {len(index.sentences)} sentences of 1 articles." in result.output
+    assert f"version 1: {len(index.sentences)} sentences (current)" in runner.invoke(cli, ["db", "status"], env=env).output
+    with PgStore(database_url) as store:
+        assert store.load().sentences == index.sentences
+
+
+def test_publish_without_a_built_index_says_what_to_run(database_url: str, tmp_path) -> None:
+    migrate(database_url)
+    env = {"DATABASE_URL": database_url, "INDEX_DIR": str(tmp_path / "none")}
+    result = CliRunner().invoke(cli, ["db", "publish"], env=env)
+    assert result.exit_code == 1
+    assert "python -m bot index" in result.output
+
+
+def test_asking_for_more_neighbours_than_ef_search_still_returns_k(database_url: str, wiki_index: SentenceIndex) -> None:
+    migrate(database_url)
+    with PgStore(database_url, ef_search=10) as store:
+        store.publish(wiki_index)
+        with store.reading() as reader:
+            q = wiki_index.vectors[0]
+            np.testing.assert_array_equal(reader.nearest(q, 64), _exact(wiki_index, q, 64))
