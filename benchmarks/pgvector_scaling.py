@@ -67,7 +67,7 @@ class Row:
     faiss_p50_ms: float
     faiss_p95_ms: float
     faiss_recall: float
-    pg_p50_ms: float
+    pg_p50_ms: float  # at the first --ef-search
     pg_p95_ms: float
     pg_recall: float
     lexical_mem_p50_ms: float
@@ -77,6 +77,11 @@ class Row:
     lexical_same: float  # share of questions whose BM25 best sets are equal in both stores
     pg_mb: float  # sentences partition with its HNSW index, and the postings
     faiss_mb: float
+    pg_sweep: dict | None = None  # ef_search -> [p50 ms, p95 ms, recall@64]
+    fts_build_s: float | None = None  # --fts: PostgreSQL full-text search as the lexical side instead
+    fts_p50_ms: float | None = None
+    fts_p95_ms: float | None = None
+    fts_overlap: float | None = None  # share of BM25's best 64 also in ts_rank's best 64
 
 
 def squad_dev() -> Path:
@@ -169,7 +174,7 @@ def embedded_best(postings: Postings, words: list[str], k: int) -> set[int]:
 
 def measure(
     store: PgStore, base: SentenceIndex, copies: int, timed: np.ndarray, warm: np.ndarray,
-    texts: list[str], memory: str, rng: np.random.Generator,
+    texts: list[str], memory: str, rng: np.random.Generator, fts: bool, ef_values: list[int],
 ) -> Row:
     index = scaled(base, copies, rng)
     n = len(index.sentences)
@@ -199,17 +204,24 @@ def measure(
         _, ids = graph.search(q.reshape(1, -1), K)
         faiss_times.append(time.perf_counter() - t0)
         faiss_found.append(ids[0])
-    pg_times, pg_found, lex_pg_times, lex_mem_times, same = [], [], [], [], []
+    lex_pg_times, lex_mem_times, same = [], [], []
     question_terms = [terms(t) for t in texts]
+    sweep = {}
     with store.reading() as reader:
         assert reader.version == version
-        for q in warm:
-            reader.nearest(q, K)
-        for q in timed:
-            t0 = time.perf_counter()
-            ids = reader.nearest(q, K)
-            pg_times.append(time.perf_counter() - t0)
-            pg_found.append(ids)
+        for ef in ef_values:
+            reader.connection.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+            pg_times, pg_found = [], []
+            for q in warm:
+                reader.nearest(q, K)
+            for q in timed:
+                t0 = time.perf_counter()
+                ids = reader.nearest(q, K)
+                pg_times.append(time.perf_counter() - t0)
+                pg_found.append(ids)
+            sweep[ef] = [*percentiles(pg_times), recall(pg_found)]
+            print(f"  ef_search {ef}: p50/p95 {sweep[ef][0]:.2f}/{sweep[ef][1]:.2f} ms, recall@64 {sweep[ef][2]:.3f}",
+                  file=sys.stderr, flush=True)
         for words in question_terms[: len(question_terms) // 4]:  # warm-up
             reader.bm25_best(words, K)
         for words in question_terms:
@@ -225,13 +237,49 @@ def measure(
             (f"sentences_v{version}", f"postings_v{version}"),
         ).fetchone()[0]
     f50, f95 = percentiles(faiss_times)
-    p50, p95 = percentiles(pg_times)
+    p50, p95, pg_recall = sweep[ef_values[0]]
     lm50, lm95 = percentiles(lex_mem_times)
     lp50, lp95 = percentiles(lex_pg_times)
-    return Row(
-        n, faiss_build, pg_write, pg_switch * 1000, f50, f95, recall(faiss_found), p50, p95, recall(pg_found),
+    row = Row(
+        n, faiss_build, pg_write, pg_switch * 1000, f50, f95, recall(faiss_found), p50, p95, pg_recall,
         lm50, lm95, lp50, lp95, float(np.mean(same)), sizes / 1e6, len(faiss.serialize_index(graph)) / 1e6,
     )
+    row.pg_sweep = sweep
+    if fts:
+        row.fts_build_s, row.fts_p50_ms, row.fts_p95_ms, row.fts_overlap = full_text(store, index, version, texts)
+    return row
+
+
+def full_text(store: PgStore, index: SentenceIndex, version: int, texts: list[str]) -> tuple[float, float, float, float]:
+    """The alternative lexical side: PostgreSQL full-text search (english configuration, GIN index,
+    ts_rank over the question's words joined with OR), measured on a side table of the version."""
+    import re
+
+    from bot.words import STOPWORDS
+
+    with store.reading() as reader:
+        c = reader.connection
+        t0 = time.perf_counter()
+        c.execute(f"CREATE TEMP TABLE fts AS SELECT id, to_tsvector('english', text) AS tsv FROM sentences_v{version}")
+        c.execute("CREATE INDEX ON fts USING gin (tsv)")
+        c.execute("ANALYZE fts")
+        build = time.perf_counter() - t0
+        query = (
+            "SELECT id FROM fts, to_tsquery('english', %s) q WHERE tsv @@ q ORDER BY ts_rank(tsv, q) DESC LIMIT 64"
+        )
+        times, overlap = [], []
+        for text in texts:
+            words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS]
+            if not words:
+                continue
+            t0 = time.perf_counter()
+            ids = {r[0] for r in c.execute(query, (" | ".join(words),))}
+            times.append(time.perf_counter() - t0)
+            best = embedded_best(index.words.sentences, terms(text), K)
+            overlap.append(len(ids & best) / max(len(best), 1))
+        c.execute("DROP TABLE fts")
+    p50, p95 = percentiles(times)
+    return build, p50, p95, float(np.mean(overlap))
 
 
 def start_server(folder: Path):
@@ -259,8 +307,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "citebot-pgbench",
                         help="where the squad-dev index is kept (reused)")
     parser.add_argument("--database-url", help="a migrated PostgreSQL to use instead of a throwaway one")
-    parser.add_argument("--ef-search", type=int, default=DEFAULT_EF_SEARCH)
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[DEFAULT_EF_SEARCH],
+                        help="hnsw.ef_search values to measure (>= 64); the first fills the main table")
     parser.add_argument("--build-memory", default="4GB", help="maintenance_work_mem for the HNSW build")
+    parser.add_argument("--fts", action="store_true", help="also measure full-text search (GIN) as the lexical side")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     folder = squad_dev()
@@ -283,10 +333,12 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     try:
-        with PgStore(url, ef_search=args.ef_search) as store:
+        if min(args.ef_search) < K:
+            raise ValueError(f"--ef-search values must be at least {K}, got {args.ef_search}")
+        with PgStore(url, ef_search=args.ef_search[0]) as store:
             for size in args.sizes:
                 copies = max(1, round(size / n0))
-                rows.append(measure(store, base, copies, timed, warm, timed_texts, args.build_memory, rng))
+                rows.append(measure(store, base, copies, timed, warm, timed_texts, args.build_memory, rng, args.fts, args.ef_search))
                 r = rows[-1]
                 print(json.dumps(asdict(r)), file=sys.stderr, flush=True)
     finally:
@@ -294,7 +346,7 @@ def main() -> None:
             server.cleanup()
         if pg_folder is not None:
             shutil.rmtree(pg_folder, ignore_errors=True)
-    print(f"ef_search {args.ef_search}, k {K}, {args.queries} questions; HNSW m 16, ef_construction 64\n")
+    print(f"ef_search {args.ef_search[0]}, k {K}, {args.queries} questions; HNSW m 16, ef_construction 64\n")
     print("| sentences | FAISS build | PG write | PG switch | FAISS p50 / p95 | FAISS recall@64 | pgvector p50 / p95 | pgvector recall@64 | PG size | FAISS size |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -310,6 +362,16 @@ def main() -> None:
             f"| {r.sentences:,} | {r.lexical_mem_p50_ms:.2f} / {r.lexical_mem_p95_ms:.2f} ms "
             f"| {r.lexical_pg_p50_ms:.2f} / {r.lexical_pg_p95_ms:.2f} ms | {r.lexical_same:.3f} |"
         )
+    print("\n| sentences | hnsw.ef_search | pgvector p50 / p95 | pgvector recall@64 |")
+    print("|---:|---:|---:|---:|")
+    for r in rows:
+        for ef, (p50, p95, rec) in r.pg_sweep.items():
+            print(f"| {r.sentences:,} | {ef} | {p50:.2f} / {p95:.2f} ms | {rec:.3f} |")
+    if args.fts:
+        print("\n| sentences | full-text (GIN) build | full-text query p50 / p95 | BM25 best found by ts_rank's 64 |")
+        print("|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r.sentences:,} | {r.fts_build_s:.1f} s | {r.fts_p50_ms:.2f} / {r.fts_p95_ms:.2f} ms | {r.fts_overlap:.3f} |")
     print(json.dumps({"ef_search": args.ef_search, "k": K, "queries": args.queries, "rows": [asdict(r) for r in rows]}))
 
 
