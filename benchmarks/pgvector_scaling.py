@@ -46,8 +46,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.db import migrate  # noqa: E402
 from bot.index import SentenceIndex, make_faiss  # noqa: E402
-from bot.settings import Settings  # noqa: E402
 from bot.service import QAService  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 from bot.split import Passage, Sentence  # noqa: E402
 from bot.store_pg import DEFAULT_EF_SEARCH, PgStore  # noqa: E402
 from bot.words import Postings, WordIndex, terms  # noqa: E402

@@ -16,10 +16,9 @@ partition, so they use its HNSW index; dropping a version drops its partitions.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -97,7 +96,7 @@ class PgStore:
     def close(self) -> None:
         self._pool.close()
 
-    def __enter__(self) -> "PgStore":
+    def __enter__(self) -> PgStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -122,7 +121,7 @@ class PgStore:
             return {int(v): int(n) for v, n in connection.execute("SELECT id, sentences FROM index_versions")}
 
     @contextmanager
-    def building(self) -> Iterator["Build"]:
+    def building(self) -> Iterator[Build]:
         """Hold the build lock for a `Build`; raises BuildInProgress when another process holds it."""
         with connect(self.url, autocommit=True) as connection:
             got = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, BUILD_LOCK)).fetchone()[0]
@@ -143,7 +142,7 @@ class PgStore:
         return version
 
     @contextmanager
-    def reading(self) -> Iterator["Reader"]:
+    def reading(self) -> Iterator[Reader]:
         """The current version, pinned for one transaction (it is not dropped while read)."""
         with self._pool.connection() as connection:
             with connection.transaction():
