@@ -177,13 +177,14 @@ def embedded_best(postings: Postings, words: list[str], k: int) -> set[int]:
 def measure(
     store: PgStore, base: SentenceIndex, copies: int, timed: np.ndarray, warm: np.ndarray,
     texts: list[str], memory: str, rng: np.random.Generator, fts: bool, ef_values: list[int], build_threads: int,
+    faiss_too: bool = True,
 ) -> Row:
     index = scaled(base, copies, rng)
     n = len(index.sentences)
     print(f"{n:,} sentences: building FAISS ...", file=sys.stderr, flush=True)
     faiss.omp_set_num_threads(build_threads)
     t0 = time.perf_counter()
-    graph = make_faiss(index.vectors)
+    graph = make_faiss(index.vectors if faiss_too else index.vectors[:1000])  # --skip-faiss: a token one
     faiss_build = time.perf_counter() - t0
     faiss.omp_set_num_threads(1)  # searches: one thread, as the bot
     print(f"{n:,} sentences: writing the PostgreSQL version ...", file=sys.stderr, flush=True)
@@ -321,6 +322,9 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, nargs="+", default=[DEFAULT_EF_SEARCH],
                         help="hnsw.ef_search values to measure (>= 64); the first fills the main table")
     parser.add_argument("--build-memory", default="4GB", help="maintenance_work_mem for the HNSW build")
+    parser.add_argument("--skip-faiss", action="store_true", help="measure pgvector only (FAISS figures meaningless)")
+    parser.add_argument("--m", type=int, default=16, help="HNSW m of the pgvector index")
+    parser.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction of the pgvector index")
     parser.add_argument("--build-threads", type=int, default=1, help="FAISS threads for the graph build")
     parser.add_argument("--fts", action="store_true", help="also measure full-text search (GIN) as the lexical side")
     args = parser.parse_args()
@@ -347,11 +351,13 @@ def main() -> None:
     try:
         if min(args.ef_search) < K:
             raise ValueError(f"--ef-search values must be at least {K}, got {args.ef_search}")
-        with PgStore(url, ef_search=args.ef_search[0]) as store:
+        if max(args.ef_search) > 1000:
+            raise ValueError(f"pgvector's hnsw.ef_search is at most 1000, got {args.ef_search}")
+        with PgStore(url, ef_search=args.ef_search[0], hnsw_m=args.m, hnsw_ef_construction=args.ef_construction) as store:
             for size in args.sizes:
                 copies = max(1, round(size / n0))
                 rows.append(measure(store, base, copies, timed, warm, timed_texts, args.build_memory, rng, args.fts, args.ef_search,
-                                    args.build_threads))
+                                    args.build_threads, not args.skip_faiss))
                 r = rows[-1]
                 print(json.dumps(asdict(r)), file=sys.stderr, flush=True)
     finally:
@@ -359,7 +365,7 @@ def main() -> None:
             server.cleanup()
         if pg_folder is not None:
             shutil.rmtree(pg_folder, ignore_errors=True)
-    print(f"ef_search {args.ef_search[0]}, k {K}, {args.queries} questions; HNSW m 16, ef_construction 64\n")
+    print(f"ef_search {args.ef_search[0]}, k {K}, {args.queries} questions; HNSW m {args.m}, ef_construction {args.ef_construction}\n")
     print("| sentences | FAISS build | PG write | PG switch | FAISS p50 / p95 | FAISS recall@64 | pgvector p50 / p95 | pgvector recall@64 | PG size | FAISS size |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -70,9 +70,18 @@ def _copy_text(value: str) -> str:
 class PgStore:
     """Index versions and queries over one PostgreSQL database (migrated: `python -m bot db migrate`)."""
 
-    def __init__(self, url: str, ef_search: int = DEFAULT_EF_SEARCH, max_connections: int = 4) -> None:
-        if ef_search < 1:
-            raise ValueError(f"ef_search must be at least 1, got {ef_search}")
+    def __init__(
+        self, url: str, ef_search: int = DEFAULT_EF_SEARCH, max_connections: int = 4,
+        hnsw_m: int = HNSW_M, hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION,
+    ) -> None:
+        if not 1 <= ef_search <= 1000:
+            raise ValueError(f"ef_search must be 1-1000 (pgvector's range), got {ef_search}")
+        if not 2 <= hnsw_m <= 100 or hnsw_ef_construction < 2 * hnsw_m:
+            raise ValueError(
+                f"HNSW needs m in 2-100 and ef_construction >= 2 * m, got m={hnsw_m}, "
+                f"ef_construction={hnsw_ef_construction}"
+            )
+        self.hnsw = (hnsw_m, hnsw_ef_construction)
         missing = pending(url)
         if missing:
             raise DatabaseProblem(
@@ -128,7 +137,7 @@ class PgStore:
             if not got:
                 raise BuildInProgress("Another index build is running on this database; try again when it has finished.")
             try:
-                yield Build(connection)
+                yield Build(connection, *self.hnsw)
             finally:
                 if not connection.closed:
                     connection.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, BUILD_LOCK))
@@ -175,8 +184,10 @@ class PgStore:
 class Build:
     """Writes versions while its connection holds the build lock (see PgStore.building)."""
 
-    def __init__(self, connection) -> None:
+    def __init__(self, connection, hnsw_m: int = HNSW_M, hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION) -> None:
         self.connection = connection
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_construction = hnsw_ef_construction
 
     def write(self, index: SentenceIndex, maintenance_work_mem: str = "1GB") -> int:
         """Write `index` as a new version in one transaction (not yet current); returns its id."""
@@ -208,8 +219,8 @@ class Build:
                     "CREATE INDEX ON {} USING hnsw ((embedding::vector({})) vector_ip_ops) "
                     "WITH (m = {}, ef_construction = {})"
                 ).format(
-                    _partition("sentences", version), sql.Literal(dimension), sql.Literal(HNSW_M),
-                    sql.Literal(HNSW_EF_CONSTRUCTION),
+                    _partition("sentences", version), sql.Literal(dimension), sql.Literal(self.hnsw_m),
+                    sql.Literal(self.hnsw_ef_construction),
                 )
             )
             c.execute(sql.SQL("CREATE INDEX ON {} (kind, term)").format(_partition("postings", version)))
