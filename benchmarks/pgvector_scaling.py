@@ -1,7 +1,7 @@
 """The PostgreSQL store (pgvector HNSW) against the embedded FAISS index at 10k, 100k and 1M sentences:
 dense query latency and recall@64, build and switch time, and the lexical query, in one run.
 
-    nice .venv/bin/python benchmarks/pgvector_scaling.py --sizes 10000 100000 1000000
+    nice .venv/bin/python benchmarks/pgvector_scaling.py --sizes 10000 100000 1000000 --ef-search 1000 400 --fts
 
 Not run in CI. The PostgreSQL server is a throwaway one started here with pgserver (as the tests
 do; shared_buffers 4 GB, fsync off), unless --database-url names one (it must be migrated).
@@ -49,7 +49,7 @@ from bot.index import SentenceIndex, make_faiss  # noqa: E402
 from bot.service import QAService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.split import Passage, Sentence  # noqa: E402
-from bot.store_pg import DEFAULT_EF_SEARCH, PgStore  # noqa: E402
+from bot.store_pg import DEFAULT_EF_SEARCH, HNSW_EF_CONSTRUCTION, HNSW_M, PgStore  # noqa: E402
 from bot.words import Postings, WordIndex, terms  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -323,8 +323,9 @@ def main() -> None:
                         help="hnsw.ef_search values to measure (>= 64); the first fills the main table")
     parser.add_argument("--build-memory", default="4GB", help="maintenance_work_mem for the HNSW build")
     parser.add_argument("--skip-faiss", action="store_true", help="measure pgvector only (FAISS figures meaningless)")
-    parser.add_argument("--m", type=int, default=16, help="HNSW m of the pgvector index")
-    parser.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction of the pgvector index")
+    parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW m of the pgvector index")
+    parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION,
+                        help="HNSW ef_construction of the pgvector index")
     parser.add_argument("--build-threads", type=int, default=1, help="FAISS threads for the graph build")
     parser.add_argument("--fts", action="store_true", help="also measure full-text search (GIN) as the lexical side")
     args = parser.parse_args()
