@@ -634,5 +634,83 @@ def feeds(ctx: click.Context, once: bool) -> None:
         listed = ingester.feeds.feeds()
 
 
+@cli.group()
+def db() -> None:
+    """The PostgreSQL store (DATABASE_URL): schema migrations and index versions."""
+
+
+def _database_url(ctx: click.Context) -> str:
+    secret = _settings(ctx).database_url
+    if secret is None:
+        raise Failure("DATABASE_URL is not set: set it to a PostgreSQL URL (see .env.example).")
+    return secret.get_secret_value()
+
+
+@db.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Create or update the tables in DATABASE_URL (safe to run again)."""
+    from .db import DatabaseProblem, migrate as run_migrations
+
+    try:
+        applied = run_migrations(_database_url(ctx))
+    except DatabaseProblem as exc:
+        raise Failure(str(exc)) from None
+    if applied:
+        click.echo(f"Applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        click.echo("The database is up to date.")
+
+
+@db.command()
+@click.pass_context
+def publish(ctx: click.Context) -> None:
+    """Copy the index in INDEX_DIR into DATABASE_URL as a new version and make it current."""
+    from .db import DatabaseProblem
+    from .index import IndexProblem, SentenceIndex
+    from .store_pg import BuildInProgress, PgStore
+
+    settings = _settings(ctx)
+    url = _database_url(ctx)
+    try:
+        index = SentenceIndex.load(settings.index_dir)
+        with PgStore(url) as store:
+            version = store.publish(index)
+            kept = store.versions()
+    except (IndexProblem, DatabaseProblem, BuildInProgress) as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"Version {version} is current: {len(index.sentences)} sentences of {len(index.articles)} articles.")
+    if len(kept) > 1:
+        click.echo(f"Kept while still read: versions {', '.join(str(v) for v in kept if v != version)}.")
+
+
+@db.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show the migrations still to run and the stored index versions."""
+    from .db import DatabaseProblem, pending
+
+    url = _database_url(ctx)
+    try:
+        missing = pending(url)
+    except DatabaseProblem as exc:
+        raise Failure(str(exc)) from None
+    if missing:
+        click.echo(f"Pending migrations: {', '.join(missing)} (run `python -m bot db migrate`).")
+        return
+    from .store_pg import PgStore
+
+    with PgStore(url) as store:
+        current = store.current()
+        versions = store.versions()
+        sentences = store.sentence_counts()
+    if current is None:
+        click.echo("No index version yet (run `python -m bot index`, then `python -m bot db publish`).")
+        return
+    for version in versions:
+        mark = "current" if version == current else "old"
+        click.echo(f"version {version}: {sentences[version]} sentences ({mark})")
+
+
 def main() -> None:
     cli(prog_name="python -m bot")

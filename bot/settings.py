@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     user_rate_per_minute: int = Field(default=10, ge=1)
     chat_rate_per_minute: int = Field(default=30, ge=1)
     log_level: str = "INFO"
+    # PostgreSQL + pgvector as the shared store (bot.db, bot.store_pg); None: the embedded store
+    database_url: SecretStr | None = None
 
     # News in (bot/ingest): links, forwarded posts and RSS/Atom feeds.
     feeds: Annotated[tuple[str, ...], NoDecode] = ()
@@ -66,7 +68,7 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("telegram_bot_token", mode="before")
+    @field_validator("telegram_bot_token", "database_url", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

@@ -11,6 +11,7 @@ from bot.service import QAService
 from bot.settings import Settings
 
 from .fakes import FakeEncoder
+from .postgres import database_url, postgres_url  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = ROOT / "corpus"  # the news article the bot ships with
