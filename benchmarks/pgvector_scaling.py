@@ -93,6 +93,7 @@ def squad_dev() -> Path:
 
 def questions(folder: Path, count: int) -> tuple[list[str], list[str]]:
     """`count` dev questions to time and `count` test questions to warm up with."""
+
     def read(name: str) -> list[str]:
         lines = (folder / name).read_text(encoding="utf-8").splitlines()
         return [json.loads(line)["q"] for line in lines if line.strip()]
@@ -134,12 +135,18 @@ def scaled(base: SentenceIndex, copies: int, rng: np.random.Generator) -> Senten
         suffix = "" if c == 0 else f"#{c}"
         for doc, a in base.articles.items():
             articles[doc + suffix] = replace(a, doc=doc + suffix)
-        sentences += [Sentence(s.doc + suffix, s.paragraph, s.sentence, s.text, s.passage + c * m) for s in base.sentences]
+        sentences += [
+            Sentence(s.doc + suffix, s.paragraph, s.sentence, s.text, s.passage + c * m) for s in base.sentences
+        ]
         passages += [Passage(p.doc + suffix, p.paragraph, p.first + c * n, p.last + c * n) for p in base.passages]
     w = base.words
     words = WordIndex(
-        tile_postings(w.sentences, copies), tile_postings(w.passages, copies), np.tile(w.term_counts, copies),
-        np.tile(w.has_number, copies), np.tile(w.has_time, copies), tile_postings(w.names, copies),
+        tile_postings(w.sentences, copies),
+        tile_postings(w.passages, copies),
+        np.tile(w.term_counts, copies),
+        np.tile(w.has_number, copies),
+        np.tile(w.has_time, copies),
+        tile_postings(w.names, copies),
         np.tile(w.name_counts, copies),
     )
     manifest = {**base.manifest, "sentences": len(sentences), "benchmark_copies": copies}
@@ -175,8 +182,17 @@ def embedded_best(postings: Postings, words: list[str], k: int) -> set[int]:
 
 
 def measure(
-    store: PgStore, base: SentenceIndex, copies: int, timed: np.ndarray, warm: np.ndarray,
-    texts: list[str], memory: str, rng: np.random.Generator, fts: bool, ef_values: list[int], build_threads: int,
+    store: PgStore,
+    base: SentenceIndex,
+    copies: int,
+    timed: np.ndarray,
+    warm: np.ndarray,
+    texts: list[str],
+    memory: str,
+    rng: np.random.Generator,
+    fts: bool,
+    ef_values: list[int],
+    build_threads: int,
     faiss_too: bool = True,
 ) -> Row:
     index = scaled(base, copies, rng)
@@ -199,13 +215,18 @@ def measure(
     exact, kth = exact_top(index.vectors, timed, K)
 
     def recall(found: list[np.ndarray]) -> float:
-        return float(np.mean([len(set(f.tolist()) & e) / K for f, e in zip(found, exact)]))
+        return float(np.mean([len(set(f.tolist()) & e) / K for f, e in zip(found, exact, strict=True)]))
 
     def near_recall(found: list[np.ndarray]) -> float:
         """Share of the k returned whose cosine is within TIE of the exact k-th best (near-ties count)."""
-        return float(np.mean([
-            np.count_nonzero(index.vectors[f[f >= 0]] @ q >= t - TIE) / K for f, q, t in zip(found, timed, kth)
-        ]))
+        return float(
+            np.mean(
+                [
+                    np.count_nonzero(index.vectors[f[f >= 0]] @ q >= t - TIE) / K
+                    for f, q, t in zip(found, timed, kth, strict=True)
+                ]
+            )
+        )
 
     faiss_times, faiss_found = [], []
     for q in warm:
@@ -231,8 +252,12 @@ def measure(
                 pg_times.append(time.perf_counter() - t0)
                 pg_found.append(ids)
             sweep[ef] = [*percentiles(pg_times), recall(pg_found), near_recall(pg_found)]
-            print(f"  ef_search {ef}: p50/p95 {sweep[ef][0]:.2f}/{sweep[ef][1]:.2f} ms, recall@64 {sweep[ef][2]:.3f} "
-                  f"(within {TIE} cosine: {sweep[ef][3]:.3f})", file=sys.stderr, flush=True)
+            print(
+                f"  ef_search {ef}: p50/p95 {sweep[ef][0]:.2f}/{sweep[ef][1]:.2f} ms, recall@64 {sweep[ef][2]:.3f} "
+                f"(within {TIE} cosine: {sweep[ef][3]:.3f})",
+                file=sys.stderr,
+                flush=True,
+            )
         for words in question_terms[: len(question_terms) // 4]:  # warm-up
             reader.bm25_best(words, K)
         for words in question_terms:
@@ -252,8 +277,23 @@ def measure(
     lm50, lm95 = percentiles(lex_mem_times)
     lp50, lp95 = percentiles(lex_pg_times)
     row = Row(
-        n, faiss_build, pg_write, pg_switch * 1000, f50, f95, recall(faiss_found), p50, p95, pg_recall,
-        lm50, lm95, lp50, lp95, float(np.mean(same)), sizes / 1e6, len(faiss.serialize_index(graph)) / 1e6,
+        n,
+        faiss_build,
+        pg_write,
+        pg_switch * 1000,
+        f50,
+        f95,
+        recall(faiss_found),
+        p50,
+        p95,
+        pg_recall,
+        lm50,
+        lm95,
+        lp50,
+        lp95,
+        float(np.mean(same)),
+        sizes / 1e6,
+        len(faiss.serialize_index(graph)) / 1e6,
     )
     row.pg_sweep = sweep
     row.faiss_near_recall = near_recall(faiss_found)
@@ -262,7 +302,9 @@ def measure(
     return row
 
 
-def full_text(store: PgStore, index: SentenceIndex, version: int, texts: list[str]) -> tuple[float, float, float, float]:
+def full_text(
+    store: PgStore, index: SentenceIndex, version: int, texts: list[str]
+) -> tuple[float, float, float, float]:
     """The alternative lexical side: PostgreSQL full-text search (english configuration, GIN index,
     ts_rank over the question's words joined with OR), measured on a side table of the version."""
     import re
@@ -276,9 +318,7 @@ def full_text(store: PgStore, index: SentenceIndex, version: int, texts: list[st
         c.execute("CREATE INDEX ON fts USING gin (tsv)")
         c.execute("ANALYZE fts")
         build = time.perf_counter() - t0
-        query = (
-            "SELECT id FROM fts, to_tsquery('english', %s) q WHERE tsv @@ q ORDER BY ts_rank(tsv, q) DESC LIMIT 64"
-        )
+        query = "SELECT id FROM fts, to_tsquery('english', %s) q WHERE tsv @@ q ORDER BY ts_rank(tsv, q) DESC LIMIT 64"
         times, overlap = [], []
         for text in texts:
             words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS]
@@ -303,7 +343,8 @@ def start_server(folder: Path):
     with psycopg.connect(server.get_uri(), autocommit=True) as connection:
         for setting, value in (
             ("shared_buffers", "4GB"),  # pgvector's advice: the HNSW index in memory
-            ("fsync", "off"), ("synchronous_commit", "off"),  # a throwaway server
+            ("fsync", "off"),
+            ("synchronous_commit", "off"),  # a throwaway server
             ("max_parallel_maintenance_workers", "1"),  # 2 cores: the HNSW build's leader and one worker
             ("max_wal_size", "8GB"),
         ):
@@ -316,16 +357,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "citebot-pgbench",
-                        help="where the squad-dev index is kept (reused)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "citebot-pgbench",
+        help="where the squad-dev index is kept (reused)",
+    )
     parser.add_argument("--database-url", help="a migrated PostgreSQL to use instead of a throwaway one")
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[DEFAULT_EF_SEARCH],
-                        help="hnsw.ef_search values to measure (>= 64); the first fills the main table")
+    parser.add_argument(
+        "--ef-search",
+        type=int,
+        nargs="+",
+        default=[DEFAULT_EF_SEARCH],
+        help="hnsw.ef_search values to measure (>= 64); the first fills the main table",
+    )
     parser.add_argument("--build-memory", default="4GB", help="maintenance_work_mem for the HNSW build")
     parser.add_argument("--skip-faiss", action="store_true", help="measure pgvector only (FAISS figures meaningless)")
     parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW m of the pgvector index")
-    parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION,
-                        help="HNSW ef_construction of the pgvector index")
+    parser.add_argument(
+        "--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help="HNSW ef_construction of the pgvector index"
+    )
     parser.add_argument("--build-threads", type=int, default=1, help="FAISS threads for the graph build")
     parser.add_argument("--fts", action="store_true", help="also measure full-text search (GIN) as the lexical side")
     args = parser.parse_args()
@@ -354,11 +405,27 @@ def main() -> None:
             raise ValueError(f"--ef-search values must be at least {K}, got {args.ef_search}")
         if max(args.ef_search) > 1000:
             raise ValueError(f"pgvector's hnsw.ef_search is at most 1000, got {args.ef_search}")
-        with PgStore(url, ef_search=args.ef_search[0], hnsw_m=args.m, hnsw_ef_construction=args.ef_construction) as store:
+        with PgStore(
+            url, ef_search=args.ef_search[0], hnsw_m=args.m, hnsw_ef_construction=args.ef_construction
+        ) as store:
             for size in args.sizes:
                 copies = max(1, round(size / n0))
-                rows.append(measure(store, base, copies, timed, warm, timed_texts, args.build_memory, rng, args.fts, args.ef_search,
-                                    args.build_threads, not args.skip_faiss))
+                rows.append(
+                    measure(
+                        store,
+                        base,
+                        copies,
+                        timed,
+                        warm,
+                        timed_texts,
+                        args.build_memory,
+                        rng,
+                        args.fts,
+                        args.ef_search,
+                        args.build_threads,
+                        not args.skip_faiss,
+                    )
+                )
                 r = rows[-1]
                 print(json.dumps(asdict(r)), file=sys.stderr, flush=True)
     finally:
@@ -366,8 +433,12 @@ def main() -> None:
             server.cleanup()
         if pg_folder is not None:
             shutil.rmtree(pg_folder, ignore_errors=True)
-    print(f"ef_search {args.ef_search[0]}, k {K}, {args.queries} questions; HNSW m {args.m}, ef_construction {args.ef_construction}\n")
-    print("| sentences | FAISS build | PG write | PG switch | FAISS p50 / p95 | FAISS recall@64 | pgvector p50 / p95 | pgvector recall@64 | PG size | FAISS size |")
+    print(
+        f"ef_search {args.ef_search[0]}, k {K}, {args.queries} questions; HNSW m {args.m}, ef_construction {args.ef_construction}\n"
+    )
+    print(
+        "| sentences | FAISS build | PG write | PG switch | FAISS p50 / p95 | FAISS recall@64 | pgvector p50 / p95 | pgvector recall@64 | PG size | FAISS size |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
@@ -382,16 +453,22 @@ def main() -> None:
             f"| {r.sentences:,} | {r.lexical_mem_p50_ms:.2f} / {r.lexical_mem_p95_ms:.2f} ms "
             f"| {r.lexical_pg_p50_ms:.2f} / {r.lexical_pg_p95_ms:.2f} ms | {r.lexical_same:.3f} |"
         )
-    print(f"\n| sentences | hnsw.ef_search | pgvector p50 / p95 | pgvector recall@64 | within {TIE} cosine | FAISS within {TIE} |")
+    print(
+        f"\n| sentences | hnsw.ef_search | pgvector p50 / p95 | pgvector recall@64 | within {TIE} cosine | FAISS within {TIE} |"
+    )
     print("|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         for ef, (p50, p95, rec, near) in r.pg_sweep.items():
-            print(f"| {r.sentences:,} | {ef} | {p50:.2f} / {p95:.2f} ms | {rec:.3f} | {near:.3f} | {r.faiss_near_recall:.3f} |")
+            print(
+                f"| {r.sentences:,} | {ef} | {p50:.2f} / {p95:.2f} ms | {rec:.3f} | {near:.3f} | {r.faiss_near_recall:.3f} |"
+            )
     if args.fts:
         print("\n| sentences | full-text (GIN) build | full-text query p50 / p95 | BM25 best found by ts_rank's 64 |")
         print("|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r.sentences:,} | {r.fts_build_s:.1f} s | {r.fts_p50_ms:.2f} / {r.fts_p95_ms:.2f} ms | {r.fts_overlap:.3f} |")
+            print(
+                f"| {r.sentences:,} | {r.fts_build_s:.1f} s | {r.fts_p50_ms:.2f} / {r.fts_p95_ms:.2f} ms | {r.fts_overlap:.3f} |"
+            )
     print(json.dumps({"ef_search": args.ef_search, "k": K, "queries": args.queries, "rows": [asdict(r) for r in rows]}))
 
 

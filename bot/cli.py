@@ -650,7 +650,8 @@ def _database_url(ctx: click.Context) -> str:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Create or update the tables in DATABASE_URL (safe to run again)."""
-    from .db import DatabaseProblem, migrate as run_migrations
+    from .db import DatabaseProblem
+    from .db import migrate as run_migrations
 
     try:
         applied = run_migrations(_database_url(ctx))

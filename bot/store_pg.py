@@ -72,8 +72,12 @@ class PgStore:
     """Index versions and queries over one PostgreSQL database (migrated: `python -m bot db migrate`)."""
 
     def __init__(
-        self, url: str, ef_search: int = DEFAULT_EF_SEARCH, max_connections: int = 4,
-        hnsw_m: int = HNSW_M, hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION,
+        self,
+        url: str,
+        ef_search: int = DEFAULT_EF_SEARCH,
+        max_connections: int = 4,
+        hnsw_m: int = HNSW_M,
+        hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION,
     ) -> None:
         if not 1 <= ef_search <= 1000:
             raise ValueError(f"ef_search must be 1-1000 (pgvector's range), got {ef_search}")
@@ -93,7 +97,11 @@ class PgStore:
         self.url = url
         self.ef_search = ef_search
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=max_connections, configure=self._configure, open=True,
+            url,
+            min_size=1,
+            max_size=max_connections,
+            configure=self._configure,
+            open=True,
             kwargs={"autocommit": True},
         )
 
@@ -136,7 +144,9 @@ class PgStore:
         with connect(self.url, autocommit=True) as connection:
             got = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, BUILD_LOCK)).fetchone()[0]
             if not got:
-                raise BuildInProgress("Another index build is running on this database; try again when it has finished.")
+                raise BuildInProgress(
+                    "Another index build is running on this database; try again when it has finished."
+                )
             try:
                 yield Build(connection, *self.hnsw)
             finally:
@@ -167,6 +177,7 @@ class PgStore:
                         break  # still current now that it is pinned: a dropper skips it from here on
                     version, dimension = int(row[0]), int(row[1])
                     connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (VERSION_LOCKS, version))
+                assert version is not None  # the loop ends only once a version is pinned
                 yield Reader(connection, version, dimension, self.ef_search)
 
     def load(self, version: int | None = None) -> SentenceIndex:
@@ -220,7 +231,9 @@ class Build:
                     "CREATE INDEX ON {} USING hnsw ((embedding::vector({})) vector_ip_ops) "
                     "WITH (m = {}, ef_construction = {})"
                 ).format(
-                    _partition("sentences", version), sql.Literal(dimension), sql.Literal(self.hnsw_m),
+                    _partition("sentences", version),
+                    sql.Literal(dimension),
+                    sql.Literal(self.hnsw_m),
                     sql.Literal(self.hnsw_ef_construction),
                 )
             )
@@ -239,7 +252,9 @@ class Build:
         )
         with self.connection.cursor().copy(query) as copy:
             for a in articles:
-                copy.write_row((version, a.doc, a.title, list(a.paragraphs), a.url, a.published, a.sha256, a.place, a.agency))
+                copy.write_row(
+                    (version, a.doc, a.title, list(a.paragraphs), a.url, a.published, a.sha256, a.place, a.agency)
+                )
 
     def _copy_passages(self, version: int, passages: Sequence[Passage]) -> None:
         from psycopg import sql
@@ -266,22 +281,45 @@ class Build:
         has_time = words.has_time.tolist()
         with self.connection.cursor().copy(query) as copy:
             copy.set_types(
-                ["integer", "integer", "text", "integer", "integer", "text", "integer", "text", "vector",
-                 "real", "real", "boolean", "boolean"]
+                [
+                    "integer",
+                    "integer",
+                    "text",
+                    "integer",
+                    "integer",
+                    "text",
+                    "integer",
+                    "text",
+                    "vector",
+                    "real",
+                    "real",
+                    "boolean",
+                    "boolean",
+                ]
             )
             for i, s in enumerate(index.sentences):
-                copy.write_row((
-                    version, i, s.doc, s.paragraph, s.sentence, s.text, s.passage,
-                    _text_key(embedding_text(titles[s.doc], s.text)), vectors[i],
-                    term_counts[i], name_counts[i], has_number[i], has_time[i],
-                ))
+                copy.write_row(
+                    (
+                        version,
+                        i,
+                        s.doc,
+                        s.paragraph,
+                        s.sentence,
+                        s.text,
+                        s.passage,
+                        _text_key(embedding_text(titles[s.doc], s.text)),
+                        vectors[i],
+                        term_counts[i],
+                        name_counts[i],
+                        has_number[i],
+                        has_time[i],
+                    )
+                )
 
     def _copy_postings(self, version: int, words: WordIndex) -> None:
         from psycopg import sql
 
-        query = sql.SQL("COPY {} (version, kind, term, doc, weight) FROM STDIN").format(
-            _partition("postings", version)
-        )
+        query = sql.SQL("COPY {} (version, kind, term, doc, weight) FROM STDIN").format(_partition("postings", version))
         with self.connection.cursor().copy(query) as copy:
             for kind, postings in (("s", words.sentences), ("p", words.passages), ("n", words.names)):
                 prefix = f"{version}\t{kind}\t"
@@ -290,7 +328,7 @@ class Build:
                     head = prefix + _copy_text(term) + "\t"
                     docs = postings.indices[start:stop].tolist()
                     weights = postings.weights[start:stop].tolist()
-                    copy.write("".join(f"{head}{d}\t{w!r}\n" for d, w in zip(docs, weights)))
+                    copy.write("".join(f"{head}{d}\t{w!r}\n" for d, w in zip(docs, weights, strict=True)))
 
     def switch(self, version: int) -> None:
         """Make `version` the one every reader answers from (one UPDATE: readers see old or new)."""
@@ -345,9 +383,9 @@ class Reader:
         if k > self._ef_search:  # an HNSW scan returns at most ef_search rows
             self.connection.execute(f"SET LOCAL hnsw.ef_search = {int(k)}")
             self._ef_search = k
-        query = sql.SQL(
-            "SELECT id FROM {} ORDER BY embedding::vector({dim}) <#> %s::vector({dim}) LIMIT %s"
-        ).format(_partition("sentences", self.version), dim=sql.Literal(self.dimension))
+        query = sql.SQL("SELECT id FROM {} ORDER BY embedding::vector({dim}) <#> %s::vector({dim}) LIMIT %s").format(
+            _partition("sentences", self.version), dim=sql.Literal(self.dimension)
+        )
         vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         rows = self.connection.execute(query, (vector, k)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
@@ -401,7 +439,9 @@ class Reader:
         passages = [
             Passage(*row)
             for row in c.execute(
-                sql.SQL("SELECT doc, paragraph, first, last FROM {} ORDER BY id").format(_partition("passages", self.version))
+                sql.SQL("SELECT doc, paragraph, first, last FROM {} ORDER BY id").format(
+                    _partition("passages", self.version)
+                )
             )
         ]
         rows = c.execute(
@@ -414,9 +454,13 @@ class Reader:
         vectors = np.array([np.asarray(r[5].to_numpy()) for r in rows], dtype=np.float32).reshape(
             len(rows), self.dimension
         )
-        postings = {kind: self._postings(kind, size) for kind, size in (("s", len(rows)), ("p", len(passages)), ("n", len(rows)))}
+        postings = {
+            kind: self._postings(kind, size)
+            for kind, size in (("s", len(rows)), ("p", len(passages)), ("n", len(rows)))
+        }
         words = WordIndex(
-            postings["s"], postings["p"],
+            postings["s"],
+            postings["p"],
             np.array([r[6] for r in rows], dtype=np.float32),
             np.array([r[8] for r in rows], dtype=bool),
             np.array([r[9] for r in rows], dtype=bool),

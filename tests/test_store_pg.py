@@ -97,7 +97,9 @@ def test_a_written_version_reads_back_the_same(store: PgStore, wiki_index: Sente
         np.testing.assert_array_equal(getattr(loaded.words, attribute), getattr(wiki_index.words, attribute))
     for question in QUESTIONS:
         words = terms(question)
-        np.testing.assert_allclose(loaded.words.sentences.bm25(words), wiki_index.words.sentences.bm25(words), rtol=1e-6)
+        np.testing.assert_allclose(
+            loaded.words.sentences.bm25(words), wiki_index.words.sentences.bm25(words), rtol=1e-6
+        )
         np.testing.assert_allclose(loaded.words.passages.bm25(words), wiki_index.words.passages.bm25(words), rtol=1e-6)
 
 
@@ -130,7 +132,9 @@ def test_readers_see_the_old_or_the_new_version_never_a_mix(store: PgStore, wiki
     first_doc = sorted(wiki_index.articles)[0]
     part = wiki_index.without({first_doc})
     words_of_part = WordIndex.build([s.text for s in part.sentences], [(p.first, p.last) for p in part.passages])
-    smaller = SentenceIndex(part.articles, part.sentences, part.passages, part.vectors, part.manifest, words=words_of_part)
+    smaller = SentenceIndex(
+        part.articles, part.sentences, part.passages, part.vectors, part.manifest, words=words_of_part
+    )
     question = wiki_index.vectors[len(wiki_index.vectors) - 1]
     words = terms(QUESTIONS[0])
 
@@ -191,7 +195,9 @@ def test_publish_copies_the_built_index_into_the_database(database_url: str, sma
     result = runner.invoke(cli, ["db", "publish"], env=env)
     assert result.exit_code == 0, result.output
     assert f"Version 1 is current: {len(index.sentences)} sentences of 1 articles." in result.output
-    assert f"version 1: {len(index.sentences)} sentences (current)" in runner.invoke(cli, ["db", "status"], env=env).output
+    assert (
+        f"version 1: {len(index.sentences)} sentences (current)" in runner.invoke(cli, ["db", "status"], env=env).output
+    )
     with PgStore(database_url) as store:
         assert store.load().sentences == index.sentences
 
@@ -204,7 +210,9 @@ def test_publish_without_a_built_index_says_what_to_run(database_url: str, tmp_p
     assert "python -m bot index" in result.output
 
 
-def test_asking_for_more_neighbours_than_ef_search_still_returns_k(database_url: str, wiki_index: SentenceIndex) -> None:
+def test_asking_for_more_neighbours_than_ef_search_still_returns_k(
+    database_url: str, wiki_index: SentenceIndex
+) -> None:
     migrate(database_url)
     with PgStore(database_url, ef_search=10) as store:
         store.publish(wiki_index)
