@@ -132,7 +132,7 @@ def embedding_text(title: str, sentence: str) -> str:
     return f"{title}: {sentence}"
 
 
-def _text_key(text: str) -> str:
+def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
@@ -218,10 +218,10 @@ class SentenceIndex:
         if previous is not None and previous.model == encoder.name and previous.vectors.shape[1] == encoder.dimension:
             for sentence, vector in zip(previous.sentences, previous.vectors, strict=True):
                 title = previous.articles[sentence.doc].title
-                known[_text_key(embedding_text(title, sentence.text))] = vector
+                known[text_key(embedding_text(title, sentence.text))] = vector
         titles = {a.doc: a.title for a in corpus.articles}
         texts = [embedding_text(titles[s.doc], s.text) for s in sentences]
-        keys = [_text_key(t) for t in texts]
+        keys = [text_key(t) for t in texts]
         todo = list({k: i for i, k in enumerate(keys) if k not in known}.values())
         todo.sort(key=lambda i: len(sentences[i].text))  # batches of similar length: less padding
         vectors = np.zeros((len(sentences), encoder.dimension), dtype=np.float32)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .corpus import Article
 from .db import LOCK_NAMESPACE, DatabaseProblem, connect, pending
-from .index import SentenceIndex, _text_key, embedding_text
+from .index import SentenceIndex, embedding_text, text_key
 from .split import Passage, Sentence
 from .words import Postings, WordIndex
 
@@ -307,7 +307,7 @@ class Build:
                         s.sentence,
                         s.text,
                         s.passage,
-                        _text_key(embedding_text(titles[s.doc], s.text)),
+                        text_key(embedding_text(titles[s.doc], s.text)),
                         vectors[i],
                         term_counts[i],
                         name_counts[i],

@@ -183,10 +183,12 @@ def test_one_build_at_a_time(store: PgStore, wiki_index: SentenceIndex) -> None:
 
 
 def test_publish_copies_the_built_index_into_the_database(database_url: str, small_corpus, tmp_path) -> None:
-    from bot.index import open_index
+    from bot.index import SentenceIndex
+    from bot.lifecycle import IndexJob, update_index
 
     index_dir = tmp_path / "index"
-    index, _ = open_index(small_corpus, index_dir, FakeEncoder, FakeEncoder.name)
+    update_index(IndexJob(small_corpus, index_dir, FakeEncoder.name), FakeEncoder)
+    index = SentenceIndex.load(index_dir)
     env = {"DATABASE_URL": database_url, "INDEX_DIR": str(index_dir), "CORPUS_DIR": str(small_corpus)}
     runner = CliRunner()
     assert "Pending migrations: 0001_store" in runner.invoke(cli, ["db", "status"], env=env).output
