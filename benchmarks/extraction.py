@@ -64,18 +64,9 @@ def trafilatura_raw(html: str, url: str) -> list[str]:
     """trafilatura's own output with the options bot.ingest uses, before the corpus's furniture filter."""
     import trafilatura
 
-    text = (
-        trafilatura.extract(
-            html,
-            url=url,
-            include_comments=False,
-            include_tables=False,
-            include_images=False,
-            include_links=False,
-            favor_precision=True,
-        )
-        or ""
-    )
+    from bot.ingest.extract import TRAFILATURA_OPTIONS
+
+    text = trafilatura.extract(html, url=url, **TRAFILATURA_OPTIONS) or ""
     return [line for line in text.split("\n") if line.strip()]
 
 

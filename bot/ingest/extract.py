@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from ..corpus import is_furniture
@@ -44,6 +44,16 @@ class Extracted:
         return "\n\n".join(self.paragraphs)
 
 
+# What trafilatura keeps of a page: the article's prose only, precision over recall.
+TRAFILATURA_OPTIONS: dict[str, Any] = {
+    "include_comments": False,
+    "include_tables": False,
+    "include_images": False,
+    "include_links": False,
+    "favor_precision": True,
+}
+
+
 def prose_sentences(paragraphs: tuple[str, ...] | list[str]) -> int:
     """Roughly how many sentences of prose the paragraphs hold (for the is-it-an-article test)."""
     return sum(len(_SENTENCE_END.findall(p)) for p in paragraphs if len(p.split()) >= 6)
@@ -79,11 +89,7 @@ def extract_article(html: str, url: str) -> Extracted:
             html,
             url=url,
             with_metadata=True,
-            include_comments=False,
-            include_tables=False,
-            include_images=False,
-            include_links=False,
-            favor_precision=True,
+            **TRAFILATURA_OPTIONS,
         ),
     )
     lines = (document.text or "").split("\n") if document is not None else []
