@@ -13,10 +13,8 @@ RANK_FIELDS = (
     "dense",
     "context",
     "lexical",
-    "lexical_context",
     "coverage",
     "kind",
-    "novelty",
     "holds",
     "holds_context",
     "rare_coverage",
@@ -47,10 +45,8 @@ class Weights:
     dense: float = 1.0
     context: float = 0.8
     lexical: float = 0.04
-    lexical_context: float = 0.0
     coverage: float = 0.166
     kind: float = 0.03
-    novelty: float = 0.0
     holds: float = 0.226
     holds_context: float = 0.0
     rare_coverage: float = 0.03

@@ -22,11 +22,9 @@ class Features:
     dense: np.ndarray  # cosine of question and sentence
     context: np.ndarray  # cosine of question and the sentence's passage (mean of its vectors)
     lexical: np.ndarray  # BM25 of the sentence, divided by the best BM25 for this question
-    lexical_context: np.ndarray  # BM25 of the passage, divided by the best passage BM25
     coverage: np.ndarray  # share of the question's content words found in the sentence
     weighted_coverage: np.ndarray  # the same, each word weighted by its rarity (IDF)
     corpus_coverage: float  # IDF-weighted share of the question's words found anywhere at all
-    novelty: np.ndarray  # how many words the sentence adds to the question's (log-scaled, ~[0, 1])
     kind: np.ndarray  # 1.0 where the sentence holds the kind of thing asked for (number, time, name)
     bm25_max: float  # raw best sentence BM25 (how much lexical support exists at all)
     query_terms: int  # content words in the question
@@ -52,10 +50,8 @@ class Words:
     terms: list[str]  # the question's content words, stemmed, in question order
     best: np.ndarray  # BM25's k best sentences (all tied at the k-th kept)
     lexical: np.ndarray  # BM25 of the sentence / the best sentence BM25
-    lexical_context: np.ndarray  # BM25 of the sentence's passage / the best passage BM25
     coverage: np.ndarray  # share of the distinct content words the sentence holds
     weighted_coverage: np.ndarray  # the same, each word weighted by its IDF
-    novelty: np.ndarray  # how many words the sentence adds (log-scaled, ~[0, 1])
     corpus_coverage: float  # IDF-weighted share of the content words found anywhere
     bm25_max: float  # raw best sentence BM25
     kind: np.ndarray  # 1.0 where the sentence holds the kind of thing asked for (see Retriever.kind)
@@ -123,8 +119,6 @@ class Retriever:
         if len(best) > self.k:
             best = best[bm[best] >= np.partition(bm[best], len(best) - self.k)[len(best) - self.k]]
         bm_max = float(bm.max())
-        passage_bm = word_index.passages.bm25(q_terms)
-        passage_max = float(passage_bm.max())
         q_set = sorted(set(q_terms))
         idf = [self.idf(t) for t in q_set]
         matched, weighted = sentences.count(q_set, idf)
@@ -141,10 +135,8 @@ class Retriever:
             terms=q_terms,
             best=best,
             lexical=bm / bm_max if bm_max > 0 else bm,
-            lexical_context=(passage_bm / passage_max if passage_max > 0 else passage_bm)[self.passage_of],
             coverage=(matched / max(len(q_set), 1)).astype(np.float32),
             weighted_coverage=(weighted / (total or 1.0)).astype(np.float32),
-            novelty=np.log1p(word_index.term_counts - matched) / np.log(32.0),
             corpus_coverage=found / total if total else 0.0,
             bm25_max=bm_max,
             kind=self.kind(question),
@@ -219,11 +211,9 @@ class Retriever:
             dense=self.vectors[ids] @ q[0],
             context=self.passage_vectors[self.passage_of[ids]] @ q[0],
             lexical=words.lexical[ids],
-            lexical_context=words.lexical_context[ids],
             coverage=words.coverage[ids],
             weighted_coverage=words.weighted_coverage[ids],
             corpus_coverage=words.corpus_coverage,
-            novelty=words.novelty[ids],
             kind=words.kind[ids],
             bm25_max=words.bm25_max,
             query_terms=len(words.terms),
