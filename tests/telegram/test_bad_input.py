@@ -18,17 +18,8 @@ import pytest
 from bot.telegram.format import REFUSED, TEXT_ONLY, UNKNOWN_COMMAND, USAGE_ASK
 
 from .conftest import Running
-from .updates import ADMIN_ID, GROUP, GROUP_ID, USER_ID, Sender, private_chat, user
+from .updates import ADMIN_ID, GROUP, GROUP_ID, STICKER, USER_ID, Sender, private_chat, user
 
-STICKER = {
-    "file_id": "s1",
-    "file_unique_id": "s1",
-    "type": "regular",
-    "width": 512,
-    "height": 512,
-    "is_animated": False,
-    "is_video": False,
-}
 PHOTO = [{"file_id": "p1", "file_unique_id": "p1", "width": 90, "height": 90}]
 VOICE = {"file_id": "v1", "file_unique_id": "v1", "duration": 3, "mime_type": "audio/ogg"}
 DOCUMENT = {

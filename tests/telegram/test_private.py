@@ -13,7 +13,7 @@ from bot.telegram.format import RATE_LIMITED, TEXT_ONLY, UNKNOWN_COMMAND
 
 from .conftest import TOKEN, Running, start_running
 from .fake_api import FakeBotApi, Fault
-from .updates import OTHER_ID, USER_ID, user
+from .updates import OTHER_ID, STICKER, USER_ID, user
 
 
 async def test_question_gets_one_cited_answer(running: Running) -> None:
@@ -76,18 +76,7 @@ async def test_bad_questions_get_the_polite_message(running: Running, text: str,
 
 
 async def test_sticker_gets_a_text_please(running: Running) -> None:
-    running.send.private(
-        None,
-        sticker={
-            "file_id": "s1",
-            "file_unique_id": "s1",
-            "type": "regular",
-            "width": 512,
-            "height": 512,
-            "is_animated": False,
-            "is_video": False,
-        },
-    )
+    running.send.private(None, sticker=STICKER)
     assert (await running.reply(chat_id=USER_ID))["text"] == TEXT_ONLY
 
 

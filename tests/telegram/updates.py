@@ -102,3 +102,15 @@ class Sender:
     def _next(self) -> int:
         self._ids += 1
         return self._ids
+
+
+# A sticker message's payload (a message that is not text)
+STICKER = {
+    "file_id": "s1",
+    "file_unique_id": "s1",
+    "type": "regular",
+    "width": 512,
+    "height": 512,
+    "is_animated": False,
+    "is_video": False,
+}
