@@ -110,6 +110,9 @@ class Inbox(Protocol):
     def hold_polling(self) -> None:
         """Become the one process polling Telegram through this store, or raise PollerBusy."""
 
+    def release(self, update_ids: Sequence[int]) -> None:
+        """Stopping without finishing these updates: other processes may take them at once."""
+
     def close(self) -> None:
         """Release the store."""
 
@@ -227,6 +230,9 @@ class SqliteInbox:
 
     def hold_polling(self) -> None:
         """Nothing to hold: Telegram itself refuses a second poller (409 Conflict)."""
+
+    def release(self, update_ids: Sequence[int]) -> None:
+        """Nothing to release: the next start of this process takes them."""
 
     def counts(self) -> dict[str, int]:
         """How many stored updates are in each state (for logs and tests)."""

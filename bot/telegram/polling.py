@@ -290,11 +290,16 @@ class Feed:
         running = list(self._in_flight.values())
         if running:
             done, left = await asyncio.wait(running, timeout=grace)
+            unfinished = [update_id for update_id, task in self._in_flight.items() if task in left]
             for task in left:
                 task.cancel()
             if left:
                 log.info("%d updates stay pending in the inbox for the next start", len(left))
                 await asyncio.gather(*left, return_exceptions=True)
+                try:
+                    await self._call(self.inbox.release, unfinished)  # other replicas may take them now
+                except InboxError as exc:
+                    log.warning("%s", exc)
         for task in self._helpers:  # claims kept until the handlers are through
             task.cancel()
         await asyncio.gather(*self._helpers, return_exceptions=True)

@@ -174,6 +174,17 @@ class PgInbox:
                 )
         self._refresh_moves()
 
+    def release(self, update_ids: Sequence[int]) -> None:
+        """End this replica's claims on updates it stops without finishing: others take them at once."""
+        if not update_ids:
+            return
+        with self._db("release claims") as connection:
+            connection.execute(
+                "UPDATE telegram_updates SET claimed_by = NULL, lease_until = NULL"
+                " WHERE bot_id = %s AND claimed_by = %s AND state = 'pending' AND update_id = ANY(%s)",
+                (self.bot_id, self.owner, list(update_ids)),
+            )
+
     def prune(self, keep_seconds: float) -> int:
         with self._db("prune") as connection:
             # the newest entry stays whatever its age: it carries the getUpdates offset

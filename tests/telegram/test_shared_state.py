@@ -81,6 +81,17 @@ def test_a_dead_replicas_claims_run_out_and_are_taken_over(replicas: tuple[PgInb
     assert b.start(2) is not None
 
 
+def test_a_replica_that_stops_releases_what_it_did_not_finish(replicas: tuple[PgInbox, PgInbox]) -> None:
+    a, b = replicas
+    a.store([update(1), update(2)])
+    assert a.start(1) is not None and a.start(2) is not None
+    b.release([1, 2])  # not b's to release
+    assert b.start(1) is None
+    a.release([1])
+    assert [e.update_id for e in b.pending()] == [1]  # at once, not after the lease
+    assert b.start(1) is not None and b.start(2) is None
+
+
 def test_old_done_entries_are_pruned_but_the_offset_stays(replicas: tuple[PgInbox, PgInbox]) -> None:
     a, b = replicas
     a.store([update(1), update(2), update(3)])
