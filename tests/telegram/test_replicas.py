@@ -325,6 +325,10 @@ def test_every_question_is_answered_and_only_the_dead_replicas_replies_are_repea
     assert "Applied" in outcome.migrate_output  # `python -m bot db migrate` made the tables
     lost = [user for user in outcome.questions if not outcome.replies(user)]
     assert not lost, f"{len(lost)} of {len(outcome.questions)} questions never answered"
+    # answered from the article (either version), not with an apology for an error
+    texts = {user: [c.params["text"] for c in outcome.replies(user)] for user in outcome.questions}
+    wrong = {user: t[0][:200] for user, t in texts.items() if not any(OLD_FACT in x or NEW_FACT in x for x in t)}
+    assert not wrong, f"{len(wrong)} questions got no answer from the article, e.g. {list(wrong.values())[:3]}"
     repeated = {user: outcome.replies(user) for user in outcome.questions if len(outcome.replies(user)) > 1}
     duplicates = sum(len(calls) - 1 for calls in repeated.values())
     by = {name: sum(1 for c in outcome.api.calls_of("sendMessage") if c.via == name) for name in REPLICAS}
