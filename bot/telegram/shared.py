@@ -54,6 +54,16 @@ def _poller_key(bot_id: int) -> int:
     return (POLLER_LOCK + bot_id) % 2_147_483_647
 
 
+@contextmanager
+def lazy_commit(connection: Any) -> Iterator[None]:
+    """A transaction that does not wait for its commit to reach the disk (synchronous_commit off):
+    for rate-limit buckets and counters, which a database crash may set back a little without
+    harm. The inbox always waits: a stored update must survive a crash."""
+    with connection.transaction():
+        connection.execute("SET LOCAL synchronous_commit = off")
+        yield
+
+
 def open_shared(url: str, bot_id: int, settings: Settings) -> State:
     """The inbox, limits and stats in the database at `url` (migrated), sharing one connection pool."""
     missing = pending(url)  # DatabaseProblem when it cannot be reached
@@ -277,7 +287,7 @@ class PgLimits:
         import psycopg
 
         try:
-            with self._inbox.pool.connection() as connection:
+            with self._inbox.pool.connection() as connection, lazy_commit(connection):
                 row = connection.execute(
                     "SELECT telegram_rate_verdict(%s, %s, %s, %s, %s, %s)",
                     (
@@ -316,7 +326,7 @@ class PgStats:
         if n <= 0:
             return
         try:
-            with self._inbox.pool.connection() as connection:
+            with self._inbox.pool.connection() as connection, lazy_commit(connection):
                 connection.execute(
                     "INSERT INTO telegram_counters (bot_id, name, value) VALUES (%s, 'answers', %s)"
                     " ON CONFLICT (bot_id, name) DO UPDATE SET value = telegram_counters.value + EXCLUDED.value",
