@@ -205,3 +205,12 @@ async def test_a_second_poller_on_the_same_database_refuses_to_start(
             second.bot.inbox.close()
         Sender(fake_api).private(QUESTION)  # the first one goes on
         assert "40,000" in (await running.reply(chat_id=USER_ID))["text"]
+
+
+def test_the_database_password_is_a_secret_of_the_logs(tg_settings: Settings) -> None:
+    from bot.telegram.logs import RedactSecrets, secrets_of
+
+    for url in ("postgresql://citebot:pa%24sw0rd-x@db.example.com/citebot", "host=db password=pa$sw0rd-x dbname=c"):
+        settings = tg_settings.model_copy(update={"database_url": SecretStr(url)})
+        line = RedactSecrets(secrets_of(settings)).redact(f"Cannot connect to {url}: pa$sw0rd-x refused")
+        assert "sw0rd" not in line and "[REDACTED]" in line
