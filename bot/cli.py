@@ -381,13 +381,24 @@ def run(ctx: click.Context) -> None:
         redactor = configure_logging(settings)
     except (TokenProblem, ValueError) as exc:
         raise Failure(str(exc)) from None
-    from telegram.error import InvalidToken, NetworkError, TelegramError
+    from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 
+    from .db import DatabaseProblem
     from .telegram.app import run_bot  # the heavy imports, once the settings are known to be usable
+    from .telegram.inbox import PollerBusy
 
     service = _open(ctx)
     try:
         run_bot(settings, service)
+    except (DatabaseProblem, PollerBusy) as exc:
+        raise Failure(redactor.redact(str(exc))) from None
+    except Conflict as exc:
+        raise Failure(
+            redactor.redact(
+                f"Another process is already polling Telegram for this bot (409 Conflict: {exc.message}). "
+                "Stop it, or run several replicas in webhook mode (WEBHOOK_URL) sharing one DATABASE_URL."
+            )
+        ) from None
     except InvalidToken:
         raise Failure("Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token with @BotFather") from None
     except NetworkError as exc:

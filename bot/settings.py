@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     telegram_timeout: float = Field(default=30.0, gt=0, le=120)
     telegram_retries: int = Field(default=4, ge=0, le=20)
     inbox_keep_hours: float = Field(default=48.0, gt=0)
+    inbox_lease_seconds: float = Field(default=30.0, ge=1, le=3600)  # DATABASE_URL: a replica's claim on an update
     user_rate_per_minute: int = Field(default=10, ge=1)
     chat_rate_per_minute: int = Field(default=30, ge=1)
     log_level: str = "INFO"

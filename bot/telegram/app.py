@@ -42,6 +42,7 @@ from .logs import protect_logs, secrets_of
 from .polling import Feed
 from .retry import FairRateLimiter
 from .sending import ReplyBot
+from .state import MemoryStats, State, Stats, bot_id_of
 from .token import check_token
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,10 @@ ALLOWED_UPDATES = [
 ]
 
 
-def _answer_many(service: QAService, questions: Sequence[str]) -> list[Answer]:
+def _answer_many(service: QAService, stats: Stats, questions: Sequence[str]) -> list[Answer]:
     """Answer with the current index (swapped whole by a reindex) and count the answers."""
     answers = service.answerer.answer_many(questions)
-    service.questions_answered += len(answers)
+    stats.count_answers(len(answers))
     return answers
 
 
@@ -110,14 +111,22 @@ def add_handlers(application: BotApplication) -> None:
     application.add_error_handler(handlers.on_error)
 
 
-def bot_id_of(token: str) -> int:
-    """The bot's user id: the digits before the token's colon (checked by check_token)."""
-    return int(token.split(":", 1)[0])
+def open_state(settings: Settings, token: str) -> State:
+    """Where the inbox, the rate limits and the stats live: a SQLite file beside the index and this
+    process's memory, or PostgreSQL when DATABASE_URL is set (shared by every replica).
 
+    Raises bot.db.DatabaseProblem when the database cannot be used (unreachable, not migrated).
+    """
+    bot_id = bot_id_of(token)
+    if settings.database_url is not None:
+        from .shared import open_shared
 
-def open_inbox(settings: Settings, token: str) -> SqliteInbox:
-    """The durable inbox, in a file beside the index (INDEX_DIR)."""
-    return SqliteInbox(settings.index_dir / INBOX_FILE, bot_id_of(token), owner=f"pid-{os.getpid()}")
+        return open_shared(settings.database_url.get_secret_value(), bot_id, settings)
+    return State(
+        inbox=SqliteInbox(settings.index_dir / INBOX_FILE, bot_id, owner=f"pid-{os.getpid()}"),
+        limits=QuestionLimits(settings.user_rate_per_minute, settings.chat_rate_per_minute),
+        stats=MemoryStats(),
+    )
 
 
 def make_bot(settings: Settings, inbox: Inbox) -> ReplyBot:
@@ -143,13 +152,17 @@ def make_bot(settings: Settings, inbox: Inbox) -> ReplyBot:
     )
 
 
-def build_application(settings: Settings, service: QAService, inbox: Inbox | None = None) -> BotApplication:
-    """The bot for an opened QAService; nothing talks to Telegram until it is started."""
+def build_application(settings: Settings, service: QAService, state: State | None = None) -> BotApplication:
+    """The bot for an opened QAService; nothing talks to Telegram until it is started.
+
+    `state` (the inbox, limits and stats) is opened from the settings when not given (see
+    bot.telegram.state); closing the bot's inbox releases it.
+    """
     protect_logs(settings)
-    inbox = inbox if inbox is not None else open_inbox(settings, check_token(settings))
+    state = state if state is not None else open_state(settings, check_token(settings))
     application: BotApplication = (
         ApplicationBuilder()
-        .bot(make_bot(settings, inbox))
+        .bot(make_bot(settings, state.inbox))
         .updater(None)  # updates come in through the inbox (polling.Feed)
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .concurrent_updates(True)
@@ -159,8 +172,9 @@ def build_application(settings: Settings, service: QAService, inbox: Inbox | Non
         Core(
             settings=settings,
             service=service,
-            batcher=MicroBatcher(partial(_answer_many, service)),
-            limits=QuestionLimits(settings.user_rate_per_minute, settings.chat_rate_per_minute),
+            batcher=MicroBatcher(partial(_answer_many, service, state.stats)),
+            limits=state.limits,
+            stats=state.stats,
             news=news.News(Ingester(settings)),
         )
     )
@@ -208,11 +222,11 @@ async def serving(settings: Settings, application: BotApplication) -> AsyncItera
         await _announce(application)
         await application.start()
         try:
-            if settings.webhook_url:
-                await feed.start_webhook(**webhook_options(settings))
-            else:
-                feed.start_polling()
             try:
+                if settings.webhook_url:
+                    await feed.start_webhook(**webhook_options(settings))
+                else:
+                    await feed.start_polling()
                 yield feed
             finally:
                 await feed.stop()

@@ -1,4 +1,4 @@
-"""Typed shared state for the handlers: settings, QA service, batcher, limits (no globals)."""
+"""Typed shared state for the handlers: settings, QA service, batcher, limits, stats (no globals)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from ..batcher import MicroBatcher
 from ..service import QAService
 from ..settings import Settings
-from .limits import QuestionLimits
+from .limits import Limits
 from .sending import ReplyBot
+from .state import Stats
 
 if TYPE_CHECKING:
     from .news import News
@@ -25,7 +26,8 @@ class Core:
     settings: Settings
     service: QAService
     batcher: MicroBatcher
-    limits: QuestionLimits
+    limits: Limits
+    stats: Stats
     reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     news: News | None = None  # links and feeds (bot.ingest), attached by build_application
 
@@ -68,7 +70,7 @@ class BotContext(CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], Bo
         return self.core.batcher
 
     @property
-    def limits(self) -> QuestionLimits:
+    def limits(self) -> Limits:
         return self.core.limits
 
 

@@ -130,14 +130,14 @@ def help_html(bot_username: str, articles: Iterable[Article]) -> str:
     return "\n".join(lines)
 
 
-def stats_html(service: QAService) -> str:
+def stats_html(service: QAService, answered: int) -> str:
     """The /stats reply: articles, sentences, uptime, questions answered, when the index was built."""
     index = service.answerer.index
     lines = [
         f"Articles: {len(index.articles)}",
         f"Sentences: {len(index.sentences)}",
         f"Uptime: {_duration(time.monotonic() - service.started)}",
-        f"Questions answered: {service.questions_answered}",
+        f"Questions answered: {answered}",
     ]
     built_at = service.index.manifest.get("built_at")
     if built_at:

@@ -273,7 +273,8 @@ async def stats(update: Update, context: BotContext) -> None:
     message = message_of(update)
     if await refused(update, context):
         return
-    await reply_html(message, stats_html(context.service))
+    answered = await asyncio.to_thread(context.core.stats.answers)
+    await reply_html(message, stats_html(context.service, answered))
 
 
 async def on_error(update: object, context: BotContext) -> None:

@@ -10,8 +10,8 @@ question; a question is answered twice only when the process died between Telegr
 the reply and step 4 (milliseconds). Entries done for longer than INBOX_KEEP_HOURS are pruned.
 
 `Inbox` is the protocol the bot uses; `SqliteInbox` is the embedded store in a file beside the
-index. The table is keyed by (bot_id, update_id) and has a claim column, so a shared database
-(several replicas of one bot, a later change) can put its own class behind the same protocol.
+index; `bot.telegram.shared.PgInbox` keeps it in PostgreSQL (DATABASE_URL) for several replicas,
+whose claims are leases renewed by `heartbeat` (see `renew_every`).
 Chats that Telegram moved (a group upgraded to a supergroup) are remembered here too.
 """
 
@@ -21,7 +21,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +57,10 @@ class InboxError(RuntimeError):
     """The inbox could not store or update an entry (disk full, database locked or gone)."""
 
 
+class PollerBusy(RuntimeError):
+    """Another process polls Telegram for this bot through the same store; says what to do."""
+
+
 @dataclass(frozen=True)
 class Entry:
     """A stored update: its id, the raw JSON object and how often its handling was started."""
@@ -67,7 +71,11 @@ class Entry:
 
 
 class Inbox(Protocol):
-    """What the bot needs from an update store (SQLite here; a shared database later)."""
+    """What the bot needs from an update store (SQLite here; PostgreSQL in bot.telegram.shared)."""
+
+    # Seconds between two heartbeats of a store shared by several processes (their claims are
+    # leases that run out unless renewed); None: one process only, no heartbeat needed.
+    renew_every: float | None
 
     def store(self, updates: Iterable[Mapping[str, Any]]) -> list[int]:
         """Commit the updates (ones already stored are ignored); returns the ids newly stored.
@@ -79,7 +87,7 @@ class Inbox(Protocol):
         """The getUpdates offset that confirms everything stored (None when nothing ever was)."""
 
     def pending(self, limit: int = 1000) -> list[Entry]:
-        """Stored updates not done yet, oldest first."""
+        """Stored updates not done yet (and not held by another live process), oldest first."""
 
     def start(self, update_id: int) -> Entry | None:
         """Claim an update for handling (counts an attempt); None when it is done already."""
@@ -96,12 +104,23 @@ class Inbox(Protocol):
     def remember_move(self, old_id: int, new_id: int) -> None:
         """Remember that Telegram moved a chat to a new id."""
 
+    def heartbeat(self, update_ids: Sequence[int]) -> None:
+        """Still handling these updates: keep them claimed (a shared store; called every renew_every)."""
+
+    def hold_polling(self) -> None:
+        """Become the one process polling Telegram through this store, or raise PollerBusy."""
+
+    def release(self, update_ids: Sequence[int]) -> None:
+        """Stopping without finishing these updates: other processes may take them at once."""
+
     def close(self) -> None:
         """Release the store."""
 
 
 class SqliteInbox:
     """The inbox in one SQLite file (WAL, synchronous=NORMAL); safe to use from several threads."""
+
+    renew_every: float | None = None  # one process: its claims need no renewal
 
     def __init__(self, path: Path, bot_id: int, owner: str = "") -> None:
         if bot_id <= 0:
@@ -205,6 +224,15 @@ class SqliteInbox:
                 "INSERT OR REPLACE INTO chat_moves (bot_id, old_id, new_id, moved_at) VALUES (?, ?, ?, ?)",
                 (self.bot_id, old_id, new_id, time.time()),
             )
+
+    def heartbeat(self, update_ids: Sequence[int]) -> None:
+        """Nothing to renew: no other process takes updates from this file."""
+
+    def hold_polling(self) -> None:
+        """Nothing to hold: Telegram itself refuses a second poller (409 Conflict)."""
+
+    def release(self, update_ids: Sequence[int]) -> None:
+        """Nothing to release: the next start of this process takes them."""
 
     def counts(self) -> dict[str, int]:
         """How many stored updates are in each state (for logs and tests)."""

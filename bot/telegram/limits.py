@@ -2,12 +2,15 @@
 
 A user over the limit is told once per window ("slow down"); the questions after that notice
 are dropped quietly and counted, so a flood never turns into a flood of notices.
+`QuestionLimits` keeps the buckets in memory; `bot.telegram.shared.PgLimits` keeps the same
+buckets in PostgreSQL, shared by every replica (DATABASE_URL). `Limits` is what handlers use.
 """
 
 from __future__ import annotations
 
 import time
 from enum import Enum
+from typing import Protocol
 
 from aiolimiter import AsyncLimiter
 
@@ -23,6 +26,18 @@ class Verdict(Enum):
 
 
 MAX_TRACKED = 10_000  # idle buckets beyond this many are forgotten
+
+
+class Limits(Protocol):
+    """What handlers ask before answering a question."""
+
+    dropped: int  # questions dropped quietly after a notice (by this process)
+
+    async def verdict(self, user_id: int | None, chat_id: int | None) -> Verdict:
+        """ANSWER (counted) within the limits; over them NOTICE once per window for the asker, else DROP."""
+
+    async def allow(self, user_id: int | None, chat_id: int | None) -> bool:
+        """True (and counted) when both the user and the chat may ask another question now."""
 
 
 class _Buckets:

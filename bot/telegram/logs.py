@@ -1,11 +1,12 @@
-"""Logging for `run`: the bot token (and webhook secret) never reach a log line."""
+"""Logging for `run`: the bot token (and webhook secret, database password) never reach a log line."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from ..settings import Settings
 
@@ -40,14 +41,28 @@ class RedactSecrets(logging.Filter):
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """The token, its secret half and their URL-encoded forms, and the webhook secret."""
+    """The token, its secret half and their URL-encoded forms, the webhook secret and the database password."""
     secrets: list[str] = []
     if settings.telegram_bot_token is not None:
         token = settings.telegram_bot_token.get_secret_value().strip()
         secrets += [token, quote(token, safe=""), token.partition(":")[2]]
     if settings.webhook_secret is not None:
         secrets.append(settings.webhook_secret.get_secret_value())
+    if settings.database_url is not None:
+        secrets += database_passwords(settings.database_url.get_secret_value())
     return [s for s in secrets if len(s) >= 6]
+
+
+def database_passwords(url: str) -> list[str]:
+    """The password in a DATABASE_URL (postgresql://user:password@host/db, or password=... key/value form)."""
+    found = [m.group(1).strip("'") for m in re.finditer(r"\bpassword\s*=\s*('[^']*'|[^\s&]+)", url)]
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        found += [password, unquote(password)]
+    return found
 
 
 URL_LOGGERS = ("httpx", "httpcore")  # they log request URLs, and Bot API URLs hold the token

@@ -9,6 +9,16 @@ handlers are through, the inbox marks it done.
 getUpdates is called through `Bot.do_api_request` without a return type, so the answer stays
 raw JSON: an update the library cannot read (a field missing, a newer Bot API) is stored,
 skipped with a warning and confirmed like any other, and never fails or stalls the batch.
+
+Inbox calls run in a few threads of the Feed's own (they wait on a disk, or on PostgreSQL when
+DATABASE_URL is set), never on the event loop. With a shared inbox (several replicas), the Feed
+renews its claims every `inbox.renew_every` seconds and takes over the updates whose claims ran
+out (a replica died while handling them).
+
+Only one process may poll Telegram for a bot: Telegram answers the older of two getUpdates
+calls with 409 Conflict. A process that meets a 409 before its first poll completed is the
+second poller and stops (the caller says so); one that was polling already polls again at once,
+which ends the newcomer's poll in turn, and backs off if the conflict goes on.
 """
 
 from __future__ import annotations
@@ -18,8 +28,10 @@ import hmac
 import json
 import logging
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
 
 import tornado.httpserver
 import tornado.netutil
@@ -33,8 +45,13 @@ from .inbox import MAX_ATTEMPTS, Entry, Inbox, InboxError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 UNREADABLE = (KeyError, TypeError, ValueError, AttributeError)  # what a failed de_json raises
 POLL_SECONDS = 10  # long-poll timeout of getUpdates (as run_polling had it)
+FIRST_POLL_SECONDS = 1  # the first poll is short: a process polls "already" after it, for 409s
+CONFLICT_PAUSE_MAX = 30.0  # seconds: the longest pause between polls while another poller answers 409s
+INBOX_THREADS = 4  # threads making inbox calls (a disk or a database may make them wait)
 MAX_IN_FLIGHT = 256  # updates handled at once
 PRUNE_EVERY = 600.0  # seconds between prunes of the inbox
 STORE_RETRY = 5.0  # seconds before fetching again the updates the inbox could not store
@@ -88,19 +105,25 @@ class Feed:
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._tasks: list[asyncio.Task[None]] = []
+        self._helpers: list[asyncio.Task[None]] = []  # the claims keeper of a shared inbox
         self._last_prune = 0.0
         self._server: tornado.httpserver.HTTPServer | None = None
         self.port: int | None = None  # the webhook's port once listening
+        self._io = ThreadPoolExecutor(INBOX_THREADS, thread_name_prefix="inbox")
+
+    async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """An inbox call, made in the inbox threads (it may wait on a disk or a database)."""
+        return await asyncio.get_running_loop().run_in_executor(self._io, partial(method, *args, **kwargs))
 
     # --- in: store, then confirm -----------------------------------------------------------------
 
-    def accept(self, raws: Sequence[Any]) -> None:
+    async def accept(self, raws: Sequence[Any]) -> None:
         """Store the well-formed updates (the caller confirms them to Telegram after this) and handle them."""
         good = [raw for raw in raws if well_formed(raw)]
         if len(good) < len(raws):
             self.dropped += len(raws) - len(good)
             log.warning("ignored %d items that are not updates", len(raws) - len(good))
-        self.inbox.store(good)
+        await self._call(self.inbox.store, good)
         for raw in good:
             self._schedule(raw["update_id"])
 
@@ -109,43 +132,78 @@ class Feed:
         bot = self.application.bot
         await bot.delete_webhook()
         pause = 0.0
+        polled = False  # a poll completed: a 409 now means a newcomer, not that another poller was first
+        conflicts = 0
         while True:
-            offset = self.inbox.next_offset()
+            offset = await self._call(self.inbox.next_offset)
+            timeout = POLL_SECONDS if polled else FIRST_POLL_SECONDS
             try:
                 raws = await raw_call(
                     bot,
                     "getUpdates",
-                    {"offset": offset, "timeout": POLL_SECONDS, "allowed_updates": self.allowed_updates},
-                    read_timeout=POLL_SECONDS + 10,
+                    {"offset": offset, "timeout": timeout, "allowed_updates": self.allowed_updates},
+                    read_timeout=timeout + 10,
                 )
             except RetryAfter as exc:
                 pause = float(exc.retry_after if isinstance(exc.retry_after, (int, float)) else 5)
-            except (InvalidToken, Conflict):
+            except InvalidToken:
                 raise
+            except Conflict as exc:
+                if not polled:
+                    raise  # another process polls for this bot already: this one is the second
+                conflicts += 1
+                pause = 0.0 if conflicts == 1 else min(2.0 ** (conflicts - 2), CONFLICT_PAUSE_MAX)
+                log.warning(
+                    "another process polls Telegram for this bot (%s); still polling, again in %.0f s: "
+                    "stop the other process",
+                    exc.message,
+                    pause,
+                )
             except TelegramError as exc:  # network trouble, a 5xx, an unreadable answer: try again later
                 pause = min(max(pause * 2, 0.5), 30.0)
                 log.warning("getUpdates failed (%s); again in %.1f s", exc, pause)
             else:
                 pause = 0.0
+                polled, conflicts = True, 0
                 if not isinstance(raws, list):
                     log.warning("getUpdates answered with %s, not a list; ignored", type(raws).__name__)
                     raws = []
                 try:
-                    self.accept(raws)
+                    await self.accept(raws)
                 except InboxError as exc:  # not stored: not confirmed either; fetched again next time
                     pause = STORE_RETRY
                     log.error("%s; fetching the same updates again in %.0f s", exc, pause)
-            self.prune_now_and_then()
+            await self.prune_now_and_then()
             if pause:
                 await asyncio.sleep(pause)
 
-    def resume(self) -> None:
+    async def resume(self) -> None:
         """Hand out again what a previous run stored and did not finish."""
-        left = self.inbox.pending(limit=1_000_000)
+        left = await self._call(self.inbox.pending, limit=1_000_000)
         if left:
             log.info("answering %d updates left pending by the previous run", len(left))
         for entry in left:
             self._schedule(entry.update_id)
+
+    async def keep_claims(self, every: float) -> None:
+        """A shared inbox: renew the claims on what this process handles, and take over what a
+        dead replica left (its claims ran out), every `every` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._call(self.inbox.heartbeat, list(self._in_flight))
+                orphans = [
+                    e
+                    for e in await self._call(self.inbox.pending, limit=MAX_IN_FLIGHT)
+                    if e.update_id not in self._in_flight
+                ]
+            except InboxError as exc:
+                log.warning("%s", exc)
+                continue
+            if orphans:
+                log.info("taking over %d updates whose handling stopped elsewhere", len(orphans))
+            for entry in orphans:
+                self._schedule(entry.update_id)
 
     # --- out: handle from the store, mark done -----------------------------------------------------
 
@@ -156,7 +214,7 @@ class Feed:
     async def _handle(self, update_id: int) -> None:
         try:
             async with self._slots:
-                entry = self.inbox.start(update_id)
+                entry = await self._call(self.inbox.start, update_id)
                 if entry is not None:
                     await self._process(entry)
         except InboxError as exc:  # the update stays pending: answered (again) at the next start
@@ -167,22 +225,22 @@ class Feed:
     async def _process(self, entry: Entry) -> None:
         if entry.attempts > MAX_ATTEMPTS:
             log.error("gave up update %d: its handling was cut short %d times", entry.update_id, entry.attempts - 1)
-            self.inbox.mark_done(entry.update_id, "skipped")
+            await self._call(self.inbox.mark_done, entry.update_id, "skipped")
             return
         update = readable(entry.payload, self.application.bot)
         if update is None:
-            self.inbox.mark_done(entry.update_id, "skipped")
+            await self._call(self.inbox.mark_done, entry.update_id, "skipped")
             return
         await self.application.process_update(update)  # handler errors go to the error handler
-        self.inbox.mark_done(entry.update_id)
+        await self._call(self.inbox.mark_done, entry.update_id)
 
-    def prune_now_and_then(self) -> None:
+    async def prune_now_and_then(self) -> None:
         """Forget entries done more than INBOX_KEEP_HOURS ago, at most every PRUNE_EVERY seconds."""
         now = asyncio.get_running_loop().time()
         if now - self._last_prune >= PRUNE_EVERY:
             self._last_prune = now
             try:
-                pruned = self.inbox.prune(self.keep_seconds)
+                pruned = await self._call(self.inbox.prune, self.keep_seconds)
             except InboxError as exc:
                 log.warning("%s", exc)
                 return
@@ -191,15 +249,21 @@ class Feed:
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
-    def start_polling(self) -> None:
-        """Answer what is pending, then poll in the background."""
-        self.resume()
+    async def start_polling(self) -> None:
+        """Be the one poller of this store (PollerBusy if not), answer what is pending, then poll in the background."""
+        await self._call(self.inbox.hold_polling)
+        await self._start()
         self._tasks.append(asyncio.create_task(self.poll(), name="getUpdates"))
+
+    async def _start(self) -> None:
+        await self.resume()
+        if self.inbox.renew_every is not None:
+            self._helpers.append(asyncio.create_task(self.keep_claims(self.inbox.renew_every), name="inbox-claims"))
 
     async def start_webhook(self, listen: str, port: int, url_path: str, webhook_url: str, secret: str | None) -> int:
         """Answer what is pending, serve POSTs on listen:port/url_path, tell Telegram; returns the port."""
-        self.resume()
-        self.prune_now_and_then()
+        await self._start()
+        await self.prune_now_and_then()
         app = tornado.web.Application([(rf"/{url_path}", WebhookHandler, {"feed": self, "secret": secret})])
         sockets = tornado.netutil.bind_sockets(port, listen)
         self._server = tornado.httpserver.HTTPServer(app)
@@ -226,11 +290,21 @@ class Feed:
         running = list(self._in_flight.values())
         if running:
             done, left = await asyncio.wait(running, timeout=grace)
+            unfinished = [update_id for update_id, task in self._in_flight.items() if task in left]
             for task in left:
                 task.cancel()
             if left:
                 log.info("%d updates stay pending in the inbox for the next start", len(left))
                 await asyncio.gather(*left, return_exceptions=True)
+                try:
+                    await self._call(self.inbox.release, unfinished)  # other replicas may take them now
+                except InboxError as exc:
+                    log.warning("%s", exc)
+        for task in self._helpers:  # claims kept until the handlers are through
+            task.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
+        self._helpers.clear()
+        await asyncio.to_thread(self._io.shutdown, True)  # no inbox call runs when the caller closes the inbox
 
     @property
     def in_flight(self) -> int:
@@ -266,12 +340,12 @@ class WebhookHandler(tornado.web.RequestHandler):
         if not well_formed(raw):
             raise tornado.web.HTTPError(400)
         try:
-            self.feed.accept([raw])  # stored (committed) before the 200 goes out
+            await self.feed.accept([raw])  # stored (committed) before the 200 goes out
         except InboxError as exc:
             log.error("%s; Telegram will post the update again", exc)
             raise tornado.web.HTTPError(503) from None
         self.set_status(200)
-        self.feed.prune_now_and_then()
+        await self.feed.prune_now_and_then()
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError):

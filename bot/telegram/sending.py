@@ -61,7 +61,7 @@ class ReplyBot(ExtBot[int]):
         except ChatMigrated as exc:
             new_id = int(exc.new_chat_id)
             log.info("chat %s became supergroup %s; replying there from now on", target, new_id)
-            self.inbox.remember_move(int(target), new_id)
+            await asyncio.to_thread(self.inbox.remember_move, int(target), new_id)
             kwargs.pop("message_thread_id", None)
             return await super().send_message(new_id, text, *args, **kwargs)
         except BadRequest as exc:

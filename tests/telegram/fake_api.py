@@ -5,6 +5,10 @@ bodies (python-telegram-bot sends form fields whose non-string values are JSON),
 `/file/bot<TOKEN>/<path>` for downloads. Tests push updates (served by getUpdates with long-poll
 and offset semantics), then wait for and inspect the recorded calls.
 
+Like Telegram, a getUpdates call ends the one still waiting (two pollers of one bot): the
+waiting call gets 409 Conflict. `base_url_for(name)` gives a bot its own URL prefix, so that each
+call records which of several bot processes made it (`Call.via`).
+
 Fault injection: `fail_next(method, Fault(...), times=n)` makes the next n calls of a method fail
 with that HTTP status and Bot API error, or (`DROP`, `Fault.hang(seconds)`) hang up without any
 answer, at once or after a while (a client timeout); `handlers[method] = fn` replaces a method's
@@ -32,6 +36,7 @@ from urllib.parse import parse_qsl, unquote
 BOT_ID = 7000001
 BOT_USERNAME = "CiteTestBot"
 MESSAGE_LIMIT = 4096
+POLL_CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 
 # Form fields that python-telegram-bot sends as raw strings; every other field is JSON.
 STRING_FIELDS = {
@@ -129,6 +134,7 @@ class Call:
     result: Any = None
     error: ApiError | None = None
     done_at: float | None = None  # when the answer (or error) was ready
+    via: str | None = None  # the URL prefix the bot used (base_url_for), if any
 
 
 class _EntityChecker(HTMLParser):
@@ -229,6 +235,7 @@ class FakeBotApi:
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
         self._closing = False
+        self._polls = 0  # getUpdates calls so far: a waiting one that is not the latest was terminated
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -248,6 +255,12 @@ class FakeBotApi:
     def base_file_url(self) -> str:
         """TELEGRAM_BASE_FILE_URL for python-telegram-bot."""
         return f"http://127.0.0.1:{self.port}/file/bot"
+
+    def base_url_for(self, name: str) -> str:
+        """TELEGRAM_BASE_URL for one of several bot processes: its calls are recorded with via=name."""
+        if not re.fullmatch(r"[\w-]+", name) or name in ("bot", "file"):
+            raise ValueError(f"a bot's name must be letters, digits, _ or -, got {name!r}")
+        return f"http://127.0.0.1:{self.port}/{name}/bot"
 
     def start(self) -> FakeBotApi:
         api = self
@@ -334,9 +347,9 @@ class FakeBotApi:
 
     # --- the server side -------------------------------------------------------------------------
 
-    def handle(self, method: str, params: dict[str, Any]) -> Any:
+    def handle(self, method: str, params: dict[str, Any], via: str | None = None) -> Any:
         """Run one API method: record the call, apply any injected fault, answer."""
-        call = Call(method, params)
+        call = Call(method, params, via=via)
         with self._cond:
             self.calls.append(call)
             fault = self.faults[method].popleft() if self.faults.get(method) else None
@@ -384,13 +397,18 @@ class FakeBotApi:
         limit = int(params.get("limit") or 100)
         deadline = time.monotonic() + timeout
         with self._cond:
+            self._polls += 1
+            mine = self._polls
+            self._cond.notify_all()  # a getUpdates still waiting is terminated by this one
             if offset:
                 self.updates = [u for u in self.updates if u["update_id"] >= offset]  # confirmed
-            while not self.updates and not self._closing:
+            while not self.updates and not self._closing and self._polls == mine:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
+            if self._polls != mine:
+                raise ApiError(409, POLL_CONFLICT)
             return list(self.updates[:limit])
 
     def _chat(self, chat_id: Any) -> dict[str, Any]:
@@ -506,6 +524,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path = unquote(self.path.split("?", 1)[0])
+        via = None
+        if not path.startswith(("/bot", "/file/")):  # a bot's own prefix (FakeBotApi.base_url_for)
+            via, _, rest = path[1:].partition("/")
+            path = "/" + rest
         api_prefix, file_prefix = f"/bot{self.fake.token}/", f"/file/bot{self.fake.token}/"
         body = self._body()
         if path.startswith(file_prefix):
@@ -523,7 +545,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         method = path[len(api_prefix) :]
         try:
-            result = self.fake.handle(method, self._params(body))
+            result = self.fake.handle(method, self._params(body), via)
         except HungUp:
             self.close_connection = True  # no answer at all: the client sees the connection drop
             return
