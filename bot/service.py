@@ -6,6 +6,11 @@ default encoder, builds run in a child process, so the serving process keeps its
 and memory and never imports torch; it then loads the new index from disk and swaps it in.
 A custom `encoder_factory` (tests, other engines) builds in this process, and serving uses
 the ONNX export of the model if there is one, else the factory's encoder.
+
+With DATABASE_URL the index lives in PostgreSQL (bot.store_pg): the service serves the current
+version, loaded into memory, and watches the database (LISTEN, and a cheap poll of the
+version pointer) so that a version published by any process (another replica's /reindex, a
+`python -m bot index`) is swapped in without a restart.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .index import BuildReport, SentenceIndex, read_manifest
 from .lifecycle import BuildProcess, IndexJob, Progress, ensure_index, unchanged_report, update_index
 from .onnx_encoder import OnnxEncoder, OnnxProblem, onnx_dir
 from .settings import Settings
+from .store_pg import PgStore, VersionWatcher
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,12 @@ class QAService:
         self._answerer: Answerer | None = None
         self._index: SentenceIndex | None = None  # what _answerer serves, with its manifest
         self._lock = threading.Lock()  # one rebuild at a time in this process
+        self._swap_lock = threading.Lock()  # one swap at a time (a rebuild's, or the version watcher's)
+        url = settings.database_url
+        self._database_url = url.get_secret_value() if url is not None else None
+        self._store: PgStore | None = None  # with DATABASE_URL: where the index is read from
+        self._watcher: VersionWatcher | None = None
+        self.version: int | None = None  # with DATABASE_URL: the database version being served
         self._builds = BuildProcess()
         self._helper = HelperThread("question-words")  # scores words while the encoder runs (Answerer)
         self.started = time.monotonic()
@@ -107,26 +119,58 @@ class QAService:
         limit_threads(self.settings.encoder_threads)
         report = ensure_index(IndexJob.of(self.settings), self._build, progress, build=rebuild)
         self._swap_in()
+        if self._database_url is not None and self._watcher is None:
+            self._watcher = VersionWatcher(self._database_url, self.refresh)
+            self._watcher.start()
         return report
 
-    def _swap_in(self) -> None:
-        """Serve the saved index and the best encoder, unless they are what serves already."""
-        if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
-            self._encoder = self._serving_encoder()
-        current = self._answerer
-        if (
-            current is not None
-            and self._index is not None
-            and self._index.manifest.get("checksums")
-            == (read_manifest(self.settings.index_dir).manifest.get("checksums"))
-        ):
-            if current.encoder is self._encoder:
-                return
-            index = self._index
-        else:
-            index = SentenceIndex.load(self.settings.index_dir)
-        self._index = index
-        self._answerer = Answerer(index, self._encoder, self.settings.max_citations, helper=self._helper)
+    def _swap_in(self) -> bool:
+        """Serve the saved index and the best encoder, unless they are what serves already;
+        True when something new was swapped in."""
+        with self._swap_lock:
+            if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
+                self._encoder = self._serving_encoder()
+            current = self._answerer
+            if current is not None and self._index is not None and self._saved_is_served():
+                if current.encoder is self._encoder:
+                    return False
+                index = self._index
+            else:
+                index = self._load()
+            self._index = index
+            self._answerer = Answerer(index, self._encoder, self.settings.max_citations, helper=self._helper)
+            return True
+
+    def _saved_is_served(self) -> bool:
+        """Whether the index serving now is the saved one (INDEX_DIR's, or the database's current version)."""
+        if self._database_url is None:
+            assert self._index is not None
+            saved = read_manifest(self.settings.index_dir).manifest
+            return self._index.manifest.get("checksums") == saved.get("checksums")
+        return self._pg_store().current() == self.version
+
+    def _load(self) -> SentenceIndex:
+        """The saved index: from INDEX_DIR, or the database's current version (read pinned, then held in memory)."""
+        if self._database_url is None:
+            return SentenceIndex.load(self.settings.index_dir)
+        with self._pg_store().reading() as reader:
+            index = reader.load()
+            self.version = reader.version
+        log.info("serving index version %d from the database (%d sentences)", self.version, len(index.sentences))
+        return index
+
+    def _pg_store(self) -> PgStore:
+        if self._store is None:
+            assert self._database_url is not None
+            self._store = PgStore(self._database_url, max_connections=2)
+        return self._store
+
+    def refresh(self) -> bool:
+        """Serve the database's current version if another process made a new one current
+        (called by the version watcher); True when it was swapped in."""
+        if self._answerer is None:
+            return False  # not opened yet: open() loads whatever is current
+        return self._swap_in()
 
     def reindex(self, progress: Progress | None = None) -> BuildReport:
         """Refresh from the corpus folder; on any failure the previous index keeps serving.
@@ -147,3 +191,12 @@ class QAService:
     def stop_builds(self) -> None:
         """Shutting down: end a running build process at once (the old index stays) and start no other."""
         self._builds.stop()
+
+    def close(self) -> None:
+        """Stop watching the database for new versions and close its connections (DATABASE_URL)."""
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None

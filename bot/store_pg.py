@@ -16,7 +16,9 @@ partition, so they use its HNSW index; dropping a version drops its partitions.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -28,8 +30,11 @@ from .index import SentenceIndex, embedding_text, text_key
 from .split import Passage, Sentence
 from .words import Postings, WordIndex
 
+log = logging.getLogger(__name__)
+
 BUILD_LOCK = 2  # pg_advisory_lock(LOCK_NAMESPACE, BUILD_LOCK): one build at a time
 VERSION_LOCKS = LOCK_NAMESPACE + 1  # pg_advisory_xact_lock_shared(VERSION_LOCKS, version): in use
+CHANNEL = "citebot_index"  # NOTIFY'd with the new version's id when the pointer switches
 TABLES = ("articles", "passages", "sentences", "postings")
 # HNSW graph and search breadth, from benchmarks/pgvector_scaling.py at 1M sentences (2 cores):
 # pgvector's defaults (m 16, ef_construction 64) reach only recall@64 0.87 at ef_search 800;
@@ -66,6 +71,23 @@ def _partition(table: str, version: int):
 def _copy_text(value: str) -> str:
     """A value in COPY's text format."""
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def current_manifest(url: str) -> tuple[int, dict]:
+    """The current version and its manifest (one short connection): what the lifecycle decides
+    from. Raises NoVersion before the first build, DatabaseProblem when the database is not migrated."""
+    missing = pending(url)
+    if missing:
+        raise DatabaseProblem(
+            f"The database is not migrated ({', '.join(missing)} pending): run `python -m bot db migrate`."
+        )
+    with connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT v.id, v.manifest FROM current_version c JOIN index_versions v ON v.id = c.version"
+        ).fetchone()
+    if row is None:
+        raise NoVersion("No index in the database yet: run `python -m bot index` to build it.")
+    return int(row[0]), row[1]
 
 
 class PgStore:
@@ -139,11 +161,15 @@ class PgStore:
             return {int(v): int(n) for v, n in connection.execute("SELECT id, sentences FROM index_versions")}
 
     @contextmanager
-    def building(self) -> Iterator[Build]:
-        """Hold the build lock for a `Build`; raises BuildInProgress when another process holds it."""
+    def building(self, wait: bool = False) -> Iterator[Build]:
+        """Hold the build lock for a `Build`; when another process holds it, wait for it to end
+        (`wait`) or raise BuildInProgress. The lock goes with the connection if the holder dies."""
         with connect(self.url, autocommit=True) as connection:
             got = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, BUILD_LOCK)).fetchone()[0]
-            if not got:
+            if not got and wait:
+                log.warning("another index build is running on the database; waiting for it to finish")
+                connection.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, BUILD_LOCK))
+            elif not got:
                 raise BuildInProgress(
                     "Another index build is running on this database; try again when it has finished."
                 )
@@ -172,7 +198,7 @@ class PgStore:
                         "SELECT c.version, v.dimension FROM current_version c JOIN index_versions v ON v.id = c.version"
                     ).fetchone()
                     if row is None:
-                        raise NoVersion("No index in the database yet: build one (bot.store_pg.PgStore.publish).")
+                        raise NoVersion("No index in the database yet: run `python -m bot index` to build it.")
                     if row[0] == version:
                         break  # still current now that it is pinned: a dropper skips it from here on
                     version, dimension = int(row[0]), int(row[1])
@@ -341,7 +367,7 @@ class Build:
                 "ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, switched_at = now()",
                 (version,),
             )
-            self.connection.execute("SELECT pg_notify('citebot_index', %s)", (str(version),))
+            self.connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(version)))
 
     def drop_old(self) -> list[int]:
         """Drop every version but the current one that no reader has pinned; returns those dropped."""
@@ -488,3 +514,49 @@ class Reader:
         indices = np.array([r[1] for r in rows], dtype=np.int32)
         weights = np.array([r[2] for r in rows], dtype=np.float32)
         return Postings(vocabulary, indptr, indices, weights, size)
+
+
+class VersionWatcher:
+    """Calls `on_change` soon after any process switches the current version: at once on the
+    switch's NOTIFY, and at least every `poll_seconds` (a cheap read of the pointer, in case a
+    notification was missed while the connection was down). `on_change` itself compares versions.
+    """
+
+    def __init__(self, url: str, on_change: Callable[[], object], poll_seconds: float = 1.0) -> None:
+        if poll_seconds <= 0:
+            raise ValueError(f"poll_seconds must be positive, got {poll_seconds}")
+        self.url = url
+        self.on_change = on_change
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="citebot-index-versions", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching (returns within about `poll_seconds`)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with connect(self.url, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    while not self._stop.is_set():
+                        self._check()
+                        for _ in connection.notifies(timeout=self.poll_seconds, stop_after=1):
+                            pass
+            except (psycopg.Error, DatabaseProblem) as exc:
+                log.warning("watching the database for new index versions failed (%s); trying again", exc)
+                self._stop.wait(self.poll_seconds)
+
+    def _check(self) -> None:
+        try:
+            self.on_change()
+        except NoVersion as exc:  # e.g. the database was emptied: keep serving what is loaded
+            log.warning("no index version to switch to: %s", exc)

@@ -1,0 +1,216 @@
+"""The index lifecycle and serving with DATABASE_URL, against the suite's own PostgreSQL
+(tests/postgres.py): builds publish versions, a running service notices a version another
+process published, one build at a time across processes, and the same answers as the
+embedded store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from bot.db import DatabaseProblem, migrate
+from bot.lifecycle import IndexJob
+from bot.service import QAService
+from bot.settings import Settings
+from bot.store_pg import PgStore
+
+from .conftest import ROOT, WIKI_CORPUS
+from .fakes import FakeEncoder
+from .test_cli import CliFakeEncoder
+
+LIBRARY = """# Library reopens
+
+The city library reopened on Monday after a two-year renovation.
+
+The new reading room seats 300 people. A rooftop garden is open in summer.
+"""
+
+WIKI_QUESTIONS = [
+    "Who discovered oxygen?",
+    "How large is the Amazon rainforest?",
+    "What share of the atmosphere is oxygen?",
+    "Which nations hold parts of the Amazon basin?",
+    "When was oxygen first isolated?",
+    "What is the capital of Australia?",
+    "How many species of insects live in the Amazon?",
+    "Who named the element oxygen?",
+    "What colour is liquid oxygen?",
+    "Which river drains the Amazon basin?",
+]
+
+# `python -m bot index` as another process would run it, with the fast fake encoder
+BUILD_SCRIPT = """
+import logging, sys
+from pathlib import Path
+from bot.lifecycle import IndexJob, update_index
+from tests.fakes import FakeEncoder
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+job = IndexJob(Path(sys.argv[1]), Path(sys.argv[2]), FakeEncoder.name, database_url=sys.argv[3])
+report = update_index(job, FakeEncoder)
+print("built", report.sentences if report else "nothing", flush=True)
+"""
+
+
+def build_in_another_process(corpus: Path, index_dir: Path, url: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", BUILD_SCRIPT, str(corpus), str(index_dir), url],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition, what: str, seconds: float = 60.0) -> None:
+    """Wait until `condition()` holds (the watcher runs on its own thread); fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting: {what}")
+        time.sleep(0.05)
+
+
+def best_sentence(service: QAService, question: str) -> str:
+    """The sentence ranked first for the question (cited, or the best related one when declined)."""
+    answer = service.answerer.answer(question)
+    return (answer.citations or answer.related)[0].text
+
+
+@pytest.fixture
+def migrated(database_url: str) -> str:
+    migrate(database_url)
+    return database_url
+
+
+def pg_settings(corpus: Path, index_dir: Path, url: str, model: str = FakeEncoder.name) -> Settings:
+    return Settings(_env_file=None, corpus_dir=corpus, index_dir=index_dir, embedding_model=model, database_url=url)
+
+
+@pytest.fixture
+def pg_service(small_corpus: Path, tmp_path: Path, migrated: str) -> Iterator[QAService]:
+    service = QAService(pg_settings(small_corpus, tmp_path / "pg-index", migrated), encoder_factory=FakeEncoder)
+    yield service
+    service.close()
+
+
+def test_a_service_builds_into_the_database_and_answers_as_the_embedded_one(
+    pg_service: QAService, fake_service: QAService, migrated: str
+) -> None:
+    report = pg_service.open()
+    assert report is not None and report.sentences == len(fake_service.index.sentences)
+    with PgStore(migrated) as store:
+        assert store.current() == pg_service.version == 1
+    assert not (pg_service.settings.index_dir / "CURRENT").exists()  # nothing written to INDEX_DIR
+    for question in ("When does the festival end?", "Who cut the ribbon?", "How many visitors are expected?"):
+        assert pg_service.answerer.answer(question) == fake_service.answerer.answer(question)
+
+
+def test_reindex_publishes_a_new_version_reusing_the_databases_vectors(
+    pg_service: QAService, small_corpus: Path, migrated: str
+) -> None:
+    first = pg_service.open()
+    assert first is not None
+    (small_corpus / "library.md").write_text(LIBRARY, encoding="utf-8")
+    report = pg_service.reindex()
+    assert report.added == ["library.md"]
+    assert report.embedded == report.sentences - first.sentences  # the harbour article's vectors were reused
+    assert pg_service.version == 2
+    assert "renovation" in best_sentence(pg_service, "When did the library reopen?")
+    with PgStore(migrated) as store:
+        assert store.versions() == [2]  # version 1 was read into memory, not pinned: dropped
+    unchanged = pg_service.reindex()
+    assert unchanged.embedded == 0 and pg_service.version == 2  # nothing changed: no new version
+
+
+def test_a_running_service_answers_from_a_version_another_process_published(
+    pg_service: QAService, small_corpus: Path, tmp_path: Path, migrated: str
+) -> None:
+    pg_service.open()
+    question = "How many people does the reading room seat?"
+    assert "300" not in best_sentence(pg_service, question)
+    (small_corpus / "library.md").write_text(LIBRARY, encoding="utf-8")
+    build = build_in_another_process(small_corpus, tmp_path / "other-index", migrated)
+    out, err = build.communicate(timeout=120)
+    assert build.returncode == 0, err
+    wait_for(lambda: pg_service.version == 2, "the service to swap in version 2")
+    assert "300" in best_sentence(pg_service, question)
+    with PgStore(migrated) as store:
+        assert store.versions() == [2]  # the old version was dropped: the service holds no pin on it
+
+
+def test_one_build_at_a_time_across_processes(small_corpus: Path, tmp_path: Path, migrated: str) -> None:
+    with PgStore(migrated) as store:
+        with store.building():  # this process builds; another one starts
+            build = build_in_another_process(small_corpus, tmp_path / "other-index", migrated)
+            assert build.stderr is not None
+            assert "waiting for it to finish" in build.stderr.readline()
+            assert store.current() is None and build.poll() is None  # it waits, having written nothing
+        out, _ = build.communicate(timeout=120)
+        assert build.returncode == 0 and out.strip() == "built 4"
+        assert store.current() == 1
+
+
+def test_index_command_publishes_to_the_database(
+    small_corpus: Path, tmp_path: Path, migrated: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.encoder
+
+    monkeypatch.setattr(bot.encoder, "SentenceTransformerEncoder", CliFakeEncoder)
+    args = ["--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"), "--model", "fake", "index"]
+    result = CliRunner().invoke(cli, args, env={"DATABASE_URL": migrated})
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Indexed 1 article, 4 sentences (4 embedded) in ")
+    assert result.output.rstrip().endswith("-> the database (DATABASE_URL), version 1")
+    assert migrated not in result.output
+    status = CliRunner().invoke(cli, ["db", "status"], env={"DATABASE_URL": migrated})
+    assert "version 1: 4 sentences (current)" in status.output
+
+
+def test_an_unmigrated_database_is_named_with_what_to_run(
+    small_corpus: Path, tmp_path: Path, database_url: str
+) -> None:
+    service = QAService(pg_settings(small_corpus, tmp_path / "index", database_url), encoder_factory=FakeEncoder)
+    with pytest.raises(DatabaseProblem, match="python -m bot db migrate"):
+        service.open()
+
+
+def test_serving_from_the_database_gives_the_embedded_stores_answers(
+    wiki_service: QAService, real_encoder, tmp_path: Path, migrated: str
+) -> None:
+    """The real model over the Wikipedia articles: every answer (cited sentences, scores,
+    confidence, decline) is the same from either store."""
+    import shutil
+
+    from bot.onnx_encoder import onnx_dir
+
+    model = wiki_service.settings.embedding_model
+    export = onnx_dir(wiki_service.settings.index_dir, model)
+    if export.is_dir():  # serve with the session's ONNX export (~10 s to make again)
+        shutil.copytree(export, onnx_dir(tmp_path / "index", model))
+    service = QAService(
+        pg_settings(WIKI_CORPUS, tmp_path / "index", migrated, model), encoder_factory=lambda: real_encoder
+    )
+    with PgStore(migrated) as store:  # the embedded index's own vectors: no second embedding of the articles
+        store.publish(wiki_service.index)
+    try:
+        assert service.open() is None  # the database's version is up to date with the articles
+        assert service.version == 1
+        assert service.index.sentences == wiki_service.index.sentences
+        embedded = wiki_service.answerer.answer_many(WIKI_QUESTIONS)
+        from_database = service.answerer.answer_many(WIKI_QUESTIONS)
+        assert any(a.answered for a in embedded) and not all(a.answered for a in embedded)
+        assert from_database == embedded
+    finally:
+        service.close()
+
+
+def test_the_job_never_shows_the_database_url() -> None:
+    job = IndexJob(Path("c"), Path("i"), "m", database_url="postgresql://u:secret@h/db")
+    assert "secret" not in repr(job)
