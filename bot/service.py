@@ -8,9 +8,11 @@ A custom `encoder_factory` (tests, other engines) builds in this process, and se
 the ONNX export of the model if there is one, else the factory's encoder.
 
 With DATABASE_URL the index lives in PostgreSQL (bot.store_pg): the service serves the current
-version, loaded into memory, and watches the database (LISTEN, and a cheap poll of the
-version pointer) so that a version published by any process (another replica's /reindex, a
-`python -m bot index`) is swapped in without a restart.
+version question by question from the database (bot.serve_pg: only the candidates' rows are
+read; the version stays pinned while it is served), and watches the database (LISTEN, and a
+cheap poll of the version pointer) so that a version published by any process (another
+replica's /reindex, a `python -m bot index`) is swapped in without a restart, and the old
+version's pin released.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .helper import HelperThread
 from .index import BuildReport, SentenceIndex, read_manifest
 from .lifecycle import BuildProcess, IndexJob, Progress, ensure_index, unchanged_report, update_index
 from .onnx_encoder import OnnxEncoder, OnnxProblem, onnx_dir
+from .serve_pg import DatabaseIndex, DatabaseRetriever
 from .settings import Settings
 from .store_pg import PgStore, VersionWatcher
 
@@ -58,7 +61,7 @@ class QAService:
         self._factory_encoder: Encoder | None = None  # made only when something needs it
         self._encoder: Encoder | None = None  # the serving encoder
         self._answerer: Answerer | None = None
-        self._index: SentenceIndex | None = None  # what _answerer serves, with its manifest
+        self._index: SentenceIndex | DatabaseIndex | None = None  # what _answerer serves, with its manifest
         self._lock = threading.Lock()  # one rebuild at a time in this process
         self._swap_lock = threading.Lock()  # one swap at a time (a rebuild's, or the version watcher's)
         url = settings.database_url
@@ -85,7 +88,7 @@ class QAService:
         return self._answerer
 
     @property
-    def index(self) -> SentenceIndex:
+    def index(self) -> SentenceIndex | DatabaseIndex:
         """The saved index being served, with its manifest (checksums, when it was built)."""
         if self._index is None:
             raise RuntimeError("QAService.open() must be called first")
@@ -131,15 +134,39 @@ class QAService:
             if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
                 self._encoder = self._serving_encoder()
             current = self._answerer
-            if current is not None and self._index is not None and self._saved_is_served():
+            previous = self._index
+            if current is not None and previous is not None and self._saved_is_served():
                 if current.encoder is self._encoder:
                     return False
-                index = self._index
+                index = previous
             else:
                 index = self._load()
             self._index = index
-            self._answerer = Answerer(index, self._encoder, self.settings.max_citations, helper=self._helper)
+            if isinstance(index, DatabaseIndex):
+                self._answerer = Answerer(
+                    index,
+                    self._encoder,
+                    self.settings.max_citations,
+                    retriever=DatabaseRetriever(self._pg_store(), index.pin),
+                )
+            else:
+                self._answerer = Answerer(index, self._encoder, self.settings.max_citations, helper=self._helper)
+            if isinstance(previous, DatabaseIndex) and previous is not index:
+                previous.close()
+                self._drop_unused()
             return True
+
+    def _drop_unused(self) -> None:
+        """Drop the database versions no process serves any more (the last to let go drops them)."""
+        import psycopg
+
+        try:
+            dropped = self._pg_store().drop_unused()
+        except psycopg.Error as exc:  # the next build drops them instead
+            log.warning("could not drop old index versions: %s", exc)
+            return
+        if dropped:
+            log.info("dropped index versions no process serves: %s", dropped)
 
     def _saved_is_served(self) -> bool:
         """Whether the index serving now is the saved one (INDEX_DIR's, or the database's current version)."""
@@ -149,20 +176,20 @@ class QAService:
             return self._index.manifest.get("checksums") == saved.get("checksums")
         return self._pg_store().current() == self.version
 
-    def _load(self) -> SentenceIndex:
-        """The saved index: from INDEX_DIR, or the database's current version (read pinned, then held in memory)."""
+    def _load(self) -> SentenceIndex | DatabaseIndex:
+        """The saved index: from INDEX_DIR (into memory), or the database's current version (pinned)."""
         if self._database_url is None:
             return SentenceIndex.load(self.settings.index_dir)
-        with self._pg_store().reading() as reader:
-            index = reader.load()
-            self.version = reader.version
-        log.info("serving index version %d from the database (%d sentences)", self.version, len(index.sentences))
+        store = self._pg_store()
+        index = DatabaseIndex(store, store.pin())
+        self.version = index.version
+        log.info("serving index version %d from the database (%d sentences)", self.version, index.pin.sentences)
         return index
 
     def _pg_store(self) -> PgStore:
         if self._store is None:
             assert self._database_url is not None
-            self._store = PgStore(self._database_url, max_connections=2)
+            self._store = PgStore(self._database_url)
         return self._store
 
     def refresh(self) -> bool:
@@ -197,6 +224,8 @@ class QAService:
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
+        if isinstance(self._index, DatabaseIndex):
+            self._index.close()
         if self._store is not None:
             self._store.close()
             self._store = None

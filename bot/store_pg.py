@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -179,6 +180,15 @@ class PgStore:
                 if not connection.closed:
                     connection.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, BUILD_LOCK))
 
+    def drop_unused(self) -> list[int]:
+        """Drop the old versions no process pins any more (a serving process that let go of one
+        calls this); nothing when a build is running: that build drops them when it ends."""
+        try:
+            with self.building() as build:
+                return build.drop_old()
+        except BuildInProgress:
+            return []
+
     def publish(self, index: SentenceIndex, maintenance_work_mem: str = "1GB") -> int:
         """Write `index` as a new version, make it current and drop the versions nobody reads."""
         with self.building() as build:
@@ -206,6 +216,42 @@ class PgStore:
                 assert version is not None  # the loop ends only once a version is pinned
                 yield Reader(connection, version, dimension, self.ef_search)
 
+    def pin(self, version: int | None = None) -> Pin:
+        """Keep a version (default: the current one) from being dropped until `Pin.release`: a
+        shared advisory lock held by a connection of its own, for as long as a process serves it."""
+        connection = connect(self.url, autocommit=True)
+        try:
+            wanted = version
+            while True:
+                row = connection.execute(
+                    "SELECT v.id, v.dimension, v.sentences, v.manifest FROM index_versions v"
+                    " WHERE v.ready AND v.id = COALESCE(%s, (SELECT version FROM current_version))",
+                    (wanted,),
+                ).fetchone()
+                if row is None:
+                    raise NoVersion(
+                        "No index in the database yet: run `python -m bot index` to build it."
+                        if wanted is None
+                        else f"No index version {wanted} in the database."
+                    )
+                connection.execute("SELECT pg_advisory_lock_shared(%s, %s)", (VERSION_LOCKS, row[0]))
+                still = connection.execute(
+                    "SELECT v.id FROM index_versions v WHERE v.id = COALESCE(%s, (SELECT version FROM current_version))",
+                    (wanted,),
+                ).fetchone()
+                if still is not None and still[0] == row[0]:  # not dropped or switched before the lock
+                    return Pin(connection, int(row[0]), int(row[1]), int(row[2]), row[3])
+                connection.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (VERSION_LOCKS, row[0]))
+        except BaseException:
+            connection.close()
+            raise
+
+    @contextmanager
+    def reader(self, version: int, dimension: int) -> Iterator[Reader]:
+        """Queries over a version the caller keeps pinned (`pin`), on a pooled connection."""
+        with self._pool.connection() as connection:
+            yield Reader(connection, version, dimension, self.ef_search)
+
     def load(self, version: int | None = None) -> SentenceIndex:
         """A stored version (default: the current one) as an in-memory SentenceIndex."""
         if version is None:
@@ -217,6 +263,21 @@ class PgStore:
             if row is None:
                 raise NoVersion(f"No index version {version} in the database (versions: {self.versions()}).")
             return Reader(connection, version, int(row[0]), self.ef_search).load()
+
+
+@dataclass
+class Pin:
+    """A version kept from being dropped while its connection holds the shared lock (PgStore.pin)."""
+
+    connection: Any  # a psycopg connection
+    version: int
+    dimension: int
+    sentences: int
+    manifest: dict
+
+    def release(self) -> None:
+        """Let the next build drop the version (closing the connection releases the lock)."""
+        self.connection.close()
 
 
 class Build:
@@ -263,7 +324,8 @@ class Build:
                     sql.Literal(self.hnsw_ef_construction),
                 )
             )
-            c.execute(sql.SQL("CREATE INDEX ON {} (kind, term)").format(_partition("postings", version)))
+            # (kind, term, doc): a word's postings, and its weight in given documents (bot.serve_pg)
+            c.execute(sql.SQL("CREATE INDEX ON {} (kind, term, doc)").format(_partition("postings", version)))
             for table in TABLES:
                 c.execute(sql.SQL("ANALYZE {}").format(_partition(table, version)))
             c.execute("UPDATE index_versions SET ready = true WHERE id = %s", (version,))
@@ -416,24 +478,28 @@ class Reader:
         rows = self.connection.execute(query, (vector, k)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
-    def bm25_best(self, terms: Sequence[str], k: int, kind: str = "s") -> LexicalHits:
+    def bm25_best(self, terms: Sequence[str], k: int, kind: str = "s", slack: float = 0.0) -> LexicalHits:
         """BM25's k best sentences ('s') or passages ('p') for the words (a repeated word counts
-        again, as in bot.words), every document tied with the k-th kept."""
+        again, as in bot.words), every document tied with the k-th kept; with `slack`, also those
+        within that fraction below the k-th (so that a caller can redo the cut in its own arithmetic)."""
         from psycopg import sql
 
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         if kind not in ("s", "p"):
             raise ValueError(f"kind must be 's' (sentences) or 'p' (passages), got {kind!r}")
+        if not 0.0 <= slack < 1.0:
+            raise ValueError(f"slack must be in [0, 1), got {slack}")
         query = sql.SQL(
             "WITH scores AS ("
             " SELECT p.doc, sum(p.weight::float8) AS score FROM unnest(%(terms)s::text[]) AS q(term)"
             " JOIN {} p ON p.kind = %(kind)s AND p.term = q.term GROUP BY p.doc)"
             " SELECT doc, score FROM scores WHERE score >= COALESCE("
-            "  (SELECT score FROM scores ORDER BY score DESC OFFSET %(skip)s LIMIT 1), 0)"
+            "  (SELECT score FROM scores ORDER BY score DESC OFFSET %(skip)s LIMIT 1), 0) * %(keep)s"
             " ORDER BY score DESC, doc"
         ).format(_partition("postings", self.version))
-        rows = self.connection.execute(query, {"terms": list(terms), "kind": kind, "skip": k - 1}).fetchall()
+        parameters = {"terms": list(terms), "kind": kind, "skip": k - 1, "keep": 1.0 - slack}
+        rows = self.connection.execute(query, parameters).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         scores = np.array([r[1] for r in rows], dtype=np.float32)
         return LexicalHits(ids, scores, float(scores[0]) if len(scores) else 0.0)
@@ -447,6 +513,96 @@ class Reader:
         )
         found = dict(self.connection.execute(query, (kind, list(set(terms)))).fetchall())
         return {t: int(found.get(t, 0)) for t in terms}
+
+    def around(self, ids: Sequence[int]) -> list[tuple]:
+        """The sentences `ids`, the one before each, and every sentence of their passages, in id
+        order: (id, doc, paragraph, sentence, text, passage, embedding as float32, term_count,
+        name_count, has_number, has_time)."""
+        from psycopg import sql
+
+        query = sql.SQL(
+            "WITH c AS (SELECT unnest(%(ids)s::integer[]) AS id),"
+            " p AS (SELECT DISTINCT s.passage FROM {s} s JOIN c ON s.version = %(v)s AND s.id = c.id),"
+            " r AS (SELECT id FROM c UNION SELECT id - 1 FROM c WHERE id > 0"
+            "  UNION SELECT generate_series(pa.first, pa.last) FROM {p} pa JOIN p ON pa.version = %(v)s AND pa.id = p.passage)"
+            " SELECT s.id, s.doc, s.paragraph, s.sentence, s.text, s.passage, s.embedding, s.term_count, s.name_count,"
+            " s.has_number, s.has_time FROM {s} s JOIN r ON s.version = %(v)s AND s.id = r.id ORDER BY s.id"
+        ).format(s=_partition("sentences", self.version), p=_partition("passages", self.version))
+        rows = self.connection.execute(query, {"ids": [int(i) for i in ids], "v": self.version}).fetchall()
+        return [(*r[:6], np.asarray(r[6].to_numpy(), dtype=np.float32), *r[7:]) for r in rows]
+
+    def passages_of(self, ids: Sequence[int]) -> list[tuple[int, Passage]]:
+        """The passages `ids`, as (id, Passage)."""
+        from psycopg import sql
+
+        query = sql.SQL(
+            "SELECT id, doc, paragraph, first, last FROM {} WHERE version = %s AND id = ANY(%s) ORDER BY id"
+        ).format(_partition("passages", self.version))
+        return [(r[0], Passage(*r[1:])) for r in self.connection.execute(query, (self.version, list(ids)))]
+
+    def postings_in(self, kind: str, terms: Sequence[str], docs: Sequence[int]) -> list[tuple[str, int, float]]:
+        """The postings (term, doc, weight) of the words in those documents only, by term then doc."""
+        from psycopg import sql
+
+        if not terms or not docs:
+            return []
+        query = sql.SQL(
+            "SELECT term, doc, weight FROM {} WHERE kind = %s AND term = ANY(%s) AND doc = ANY(%s) ORDER BY term, doc"
+        ).format(_partition("postings", self.version))
+        return self.connection.execute(query, (kind, list(terms), [int(d) for d in docs])).fetchall()
+
+    def articles_of(self, docs: Sequence[str]) -> dict[str, Article]:
+        """The articles named."""
+        from psycopg import sql
+
+        query = sql.SQL(
+            "SELECT doc, title, paragraphs, url, published, sha256, place, agency FROM {}"
+            " WHERE version = %s AND doc = ANY(%s)"
+        ).format(_partition("articles", self.version))
+        return {
+            r[0]: Article(r[0], r[1], tuple(r[2]), *r[3:])
+            for r in self.connection.execute(query, (self.version, list(docs)))
+        }
+
+    def sentences_of(self, ids: Sequence[int]) -> dict[int, Sentence]:
+        """The sentences `ids` (text, article, place), by id."""
+        from psycopg import sql
+
+        query = sql.SQL(
+            "SELECT id, doc, paragraph, sentence, text, passage FROM {} WHERE version = %s AND id = ANY(%s)"
+        ).format(_partition("sentences", self.version))
+        return {r[0]: Sentence(*r[1:]) for r in self.connection.execute(query, (self.version, [int(i) for i in ids]))}
+
+    def all_sentences(self) -> Iterator[Sentence]:
+        """Every sentence in id order, streamed (a server-side cursor)."""
+        from psycopg import sql
+
+        query = sql.SQL("SELECT doc, paragraph, sentence, text, passage FROM {} ORDER BY id").format(
+            _partition("sentences", self.version)
+        )
+        with self.connection.transaction(), self.connection.cursor(name="all_sentences") as cursor:
+            cursor.execute(query)
+            for row in cursor:
+                yield Sentence(*row)
+
+    def count(self, table: str) -> int:
+        """Rows of this version in one of TABLES."""
+        from psycopg import sql
+
+        if table not in TABLES:
+            raise ValueError(f"table must be one of {TABLES}, got {table!r}")
+        return int(
+            self.connection.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(_partition(table, self.version))
+            ).fetchone()[0]
+        )
+
+    def docs(self) -> list[str]:
+        """The articles' names, sorted."""
+        from psycopg import sql
+
+        query = sql.SQL("SELECT doc FROM {} ORDER BY doc").format(_partition("articles", self.version))
+        return [r[0] for r in self.connection.execute(query)]
 
     def load(self) -> SentenceIndex:
         """The whole version as an in-memory SentenceIndex (vectors, sentences, word index)."""
