@@ -345,6 +345,8 @@ def eval_(ctx: click.Context, file: Path, hold_out: int, seed: int, failures: in
         items = read_items(file)
     except ValueError as exc:
         raise Failure(str(exc)) from None
+    if hold_out and _settings(ctx).database_url is not None:
+        raise Failure("--hold-out works on the embedded index: run it with DATABASE_URL unset.")
     service = _open(ctx)
     answerer = service.answerer
     held: list[str] = []

@@ -195,15 +195,10 @@ class Retriever:
         if not ask.typed and ask.kind != "reason":
             ones = np.ones(len(ids), dtype=np.float32)
             return ones, ones
-        sentences = self.index.sentences
         passages = self.index.passages
-        cache = self._facts
 
         def held(i: int) -> bool:
-            f = cache.get(i)
-            if f is None:
-                f = cache[i] = answerable.facts(sentences[i].text)
-            return answerable.holds(ask, f)
+            return answerable.holds(ask, self.sentence_facts(i))
 
         own = np.array([held(i) for i in ids.tolist()], dtype=np.float32)
         context = np.array(
@@ -214,6 +209,13 @@ class Retriever:
             dtype=np.float32,
         )
         return own, context
+
+    def sentence_facts(self, i: int) -> answerable.Facts:
+        """The facts sentence `i` holds (worked out when first a candidate, then kept)."""
+        f = self._facts.get(i)
+        if f is None:
+            f = self._facts[i] = answerable.facts(self.index.sentences[i].text)
+        return f
 
     def kind(self, question: str) -> np.ndarray:
         """Per sentence, 1.0 where it holds the kind of thing the question asks for (kinds.question_kind):

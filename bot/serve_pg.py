@@ -22,7 +22,8 @@ the database cannot move a sentence across the cut.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import overload
 
@@ -38,6 +39,8 @@ from .words import Postings, WordIndex, terms
 
 # BM25 candidates are read down to this fraction below the k-th score, then cut exactly
 LEXICAL_SLACK = 1e-4
+# sentences whose facts (bot.answerable.facts) a serving process keeps, by text
+FACTS_KEPT = 100_000
 
 
 @dataclass
@@ -65,10 +68,17 @@ class CandidateRetriever(Retriever):
     """The embedded Retriever over a CandidateView, with the corpus-wide figures of the database."""
 
     def __init__(
-        self, view: CandidateView, k: int, sentences: int, document_frequency: Mapping[str, int], lexical: np.ndarray
+        self,
+        view: CandidateView,
+        k: int,
+        sentences: int,
+        document_frequency: Mapping[str, int],
+        lexical: np.ndarray,
+        facts: Callable[[str], answerable.Facts] = answerable.facts,
     ) -> None:
         super().__init__(view, candidates=max(k, 1))
         self.k = k  # the corpus's, not the view's
+        self._facts_of = facts  # kept across questions by DatabaseRetriever
         self._lexical = lexical  # local ids of BM25's best (with the slack)
         present = sorted(t for t, df in document_frequency.items() if df > 0)
         df = np.array([document_frequency[t] for t in present], dtype=np.float64)
@@ -80,6 +90,9 @@ class CandidateRetriever(Retriever):
 
     def in_corpus(self, term: str) -> bool:
         return term in self._corpus_idf
+
+    def sentence_facts(self, i: int) -> answerable.Facts:
+        return self._facts_of(self.index.sentences[i].text)
 
     def best(self, bm: np.ndarray) -> np.ndarray:
         """The embedded cut, over the database's best only (every sentence that can make the cut is among them)."""
@@ -111,6 +124,8 @@ class DatabaseRetriever:
         self.store = store
         self.pin = pin
         self.k = min(candidates, pin.sentences)
+        # what facts a sentence holds, kept for the sentences most often candidates (as Retriever keeps them)
+        self._facts = functools.lru_cache(maxsize=FACTS_KEPT)(answerable.facts)
 
     @property
     def dimension(self) -> int:
@@ -166,7 +181,7 @@ class DatabaseRetriever:
             np.array([local[i] for i in nearest.tolist()], dtype=np.int64),
         )
         lexical_local = np.array([local[i] for i in lexical.tolist()], dtype=np.int64)
-        retriever = CandidateRetriever(view, self.k, self.pin.sentences, document_frequency, lexical_local)
+        retriever = CandidateRetriever(view, self.k, self.pin.sentences, document_frequency, lexical_local, self._facts)
         features = retriever.features(q, question)
         return replace(features, ids=np.array(ids, dtype=np.int64)[features.ids])
 

@@ -520,16 +520,24 @@ class Reader:
         name_count, has_number, has_time)."""
         from psycopg import sql
 
+        ids = [int(i) for i in ids]
+        spans = self.connection.execute(
+            sql.SQL(
+                "SELECT first, last FROM {p} WHERE version = %(v)s AND id IN"
+                " (SELECT passage FROM {s} WHERE version = %(v)s AND id = ANY(%(ids)s))"
+            ).format(s=_partition("sentences", self.version), p=_partition("passages", self.version)),
+            {"ids": ids, "v": self.version},
+        ).fetchall()
+        wanted = set(ids) | {i - 1 for i in ids if i > 0}
+        for first, last in spans:
+            wanted.update(range(first, last + 1))
         query = sql.SQL(
-            "WITH c AS (SELECT unnest(%(ids)s::integer[]) AS id),"
-            " p AS (SELECT DISTINCT s.passage FROM {s} s JOIN c ON s.version = %(v)s AND s.id = c.id),"
-            " r AS (SELECT id FROM c UNION SELECT id - 1 FROM c WHERE id > 0"
-            "  UNION SELECT generate_series(pa.first, pa.last) FROM {p} pa JOIN p ON pa.version = %(v)s AND pa.id = p.passage)"
-            " SELECT s.id, s.doc, s.paragraph, s.sentence, s.text, s.passage, s.embedding, s.term_count, s.name_count,"
-            " s.has_number, s.has_time FROM {s} s JOIN r ON s.version = %(v)s AND s.id = r.id ORDER BY s.id"
-        ).format(s=_partition("sentences", self.version), p=_partition("passages", self.version))
-        rows = self.connection.execute(query, {"ids": [int(i) for i in ids], "v": self.version}).fetchall()
-        return [(*r[:6], np.asarray(r[6].to_numpy(), dtype=np.float32), *r[7:]) for r in rows]
+            "SELECT id, doc, paragraph, sentence, text, passage, embedding, term_count, name_count, has_number,"
+            " has_time FROM {} WHERE version = %s AND id = ANY(%s) ORDER BY id"
+        ).format(_partition("sentences", self.version))
+        # binary: pgvector's binary loader reads each vector straight into numpy (text parsing costs ms)
+        rows = self.connection.execute(query, (self.version, sorted(wanted)), binary=True).fetchall()
+        return [(*r[:6], r[6].to_numpy().astype(np.float32, copy=False), *r[7:]) for r in rows]
 
     def passages_of(self, ids: Sequence[int]) -> list[tuple[int, Passage]]:
         """The passages `ids`, as (id, Passage)."""
@@ -546,10 +554,13 @@ class Reader:
 
         if not terms or not docs:
             return []
+        # one index probe per (word, document) pair: ~3x faster than `term = ANY(..) AND doc = ANY(..)`
+        # (PostgreSQL 16), and independent of how many documents hold a common word
         query = sql.SQL(
-            "SELECT term, doc, weight FROM {} WHERE kind = %s AND term = ANY(%s) AND doc = ANY(%s) ORDER BY term, doc"
+            "SELECT p.term, p.doc, p.weight FROM unnest(%s::text[]) AS t(term) CROSS JOIN unnest(%s::integer[]) AS d(doc)"
+            " JOIN {} p ON p.kind = %s AND p.term = t.term AND p.doc = d.doc ORDER BY p.term, p.doc"
         ).format(_partition("postings", self.version))
-        return self.connection.execute(query, (kind, list(terms), [int(d) for d in docs])).fetchall()
+        return self.connection.execute(query, (list(terms), [int(d) for d in docs], kind), binary=True).fetchall()
 
     def articles_of(self, docs: Sequence[str]) -> dict[str, Article]:
         """The articles named."""

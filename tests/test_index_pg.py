@@ -226,3 +226,13 @@ def wiki_questions(index) -> list[str]:
 def test_the_job_never_shows_the_database_url() -> None:
     job = IndexJob(Path("c"), Path("i"), "m", database_url="postgresql://u:secret@h/db")
     assert "secret" not in repr(job)
+
+
+def test_eval_hold_out_says_it_needs_the_embedded_index(tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"q": "When does the festival end?", "any": ["Sunday"], "doc": "harbour.md"}\n')
+    result = CliRunner().invoke(
+        cli, ["eval", str(questions), "--hold-out", "1"], env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}
+    )
+    assert result.exit_code == 1
+    assert "--hold-out works on the embedded index: run it with DATABASE_URL unset." in result.output
