@@ -110,6 +110,13 @@ def test_a_service_builds_into_the_database_and_answers_as_the_embedded_one(
     assert not (pg_service.settings.index_dir / "CURRENT").exists()  # nothing written to INDEX_DIR
     for question in ("When does the festival end?", "Who cut the ribbon?", "How many visitors are expected?"):
         assert pg_service.answerer.answer(question) == fake_service.answerer.answer(question)
+    # what /add, /stats and /articles read of the served index, from the database
+    from bot.ingest import sentence_counts
+    from bot.telegram.format import stats_html
+
+    assert sentence_counts(pg_service, ["harbour.md", "none.md"]) == {"harbour.md": 4, "none.md": 0}
+    assert "Articles: 1\nSentences: 4" in stats_html(pg_service)
+    assert [a.title for a in pg_service.answerer.index.articles.values()] == ["Harbour festival opens"]
 
 
 def test_reindex_publishes_a_new_version_reusing_the_databases_vectors(
@@ -236,3 +243,17 @@ def test_eval_hold_out_says_it_needs_the_embedded_index(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "--hold-out works on the embedded index: run it with DATABASE_URL unset." in result.output
+
+
+def test_a_served_version_is_kept_until_its_last_reader_lets_go(pg_service: QAService, migrated: str) -> None:
+    pg_service.open()
+    with PgStore(migrated) as store:
+        pin = store.pin()  # a second replica serving version 1
+        index = store.load()
+        assert store.publish(index) == 2  # the build could not drop version 1: two replicas serve it
+        assert store.versions() == [1, 2]
+        wait_for(lambda: pg_service.version == 2, "the service to swap in version 2")
+        assert store.versions() == [1, 2]  # the other replica still serves it
+        pin.release()
+        assert store.drop_unused() == [1]
+        assert store.versions() == [2]
