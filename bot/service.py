@@ -197,6 +197,8 @@ class QAService:
         (called by the version watcher); True when it was swapped in."""
         if self._answerer is None:
             return False  # not opened yet: open() loads whatever is current
+        if self._saved_is_served():  # one read of the version pointer
+            return False
         return self._swap_in()
 
     def reindex(self, progress: Progress | None = None) -> BuildReport:
