@@ -51,6 +51,7 @@ def _open(ctx: click.Context, rebuild: bool = True):
     from .service import QAService
 
     service = QAService(_settings(ctx))
+    ctx.call_on_close(service.close)  # DATABASE_URL: stop watching for versions, let go of the one served
     bar = _ProgressBar("embedding sentences")
     try:
         report = service.open(rebuild=rebuild, progress=bar)

@@ -257,3 +257,22 @@ def test_a_served_version_is_kept_until_its_last_reader_lets_go(pg_service: QASe
         pin.release()
         assert store.drop_unused() == [1]
         assert store.versions() == [2]
+
+
+def test_ask_answers_from_the_database(
+    small_corpus: Path, tmp_path: Path, migrated: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.encoder
+    import bot.service
+
+    monkeypatch.setattr(bot.encoder, "SentenceTransformerEncoder", CliFakeEncoder)
+    monkeypatch.setattr(bot.service, "SentenceTransformerEncoder", CliFakeEncoder)
+    flags = ["--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"), "--model", "fake"]
+    env = {"DATABASE_URL": migrated}
+    assert CliRunner().invoke(cli, [*flags, "index"], env=env).exit_code == 0
+    result = CliRunner().invoke(cli, [*flags, "ask", "--json", "When does the festival end?"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "fireworks over the bay" in result.output
+    with PgStore(migrated) as store:
+        store.publish(store.load())
+        assert store.versions() == [2]  # the finished command pins nothing: the next build dropped version 1
