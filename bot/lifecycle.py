@@ -40,6 +40,7 @@ from .index import (
     BuildReport,
     IndexProblem,
     LazyEncoder,
+    Previous,
     SentenceIndex,
     current_build,
     read_manifest,
@@ -164,7 +165,7 @@ class _Folder:
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = index_dir
 
-    def previous(self) -> SentenceIndex | None:
+    def previous(self) -> Previous | None:
         try:
             return SentenceIndex.load(self.index_dir)
         except IndexProblem:
@@ -182,13 +183,9 @@ class _Database:
         self.store = store
         self.build = build
 
-    def previous(self) -> SentenceIndex | None:
-        from .store_pg import NoVersion
-
-        try:
-            return self.store.load()
-        except NoVersion:
-            return None
+    def previous(self) -> Previous | None:
+        """The current version's vectors by text key (not its texts and postings)."""
+        return self.store.known_vectors()
 
     def save(self, index: SentenceIndex) -> None:
         version = self.build.write(index)

@@ -252,6 +252,14 @@ class PgStore:
         with self._pool.connection() as connection:
             yield Reader(connection, version, dimension, self.ef_search)
 
+    def known_vectors(self) -> StoredVectors | None:
+        """The current version's vectors by text key, for a rebuild to reuse (None before the first)."""
+        try:
+            with self.reading() as reader:
+                return reader.known_vectors()
+        except NoVersion:
+            return None
+
     def load(self, version: int | None = None) -> SentenceIndex:
         """A stored version (default: the current one) as an in-memory SentenceIndex."""
         if version is None:
@@ -263,6 +271,24 @@ class PgStore:
             if row is None:
                 raise NoVersion(f"No index version {version} in the database (versions: {self.versions()}).")
             return Reader(connection, version, int(row[0]), self.ef_search).load()
+
+
+@dataclass
+class StoredVectors:
+    """A version's vectors by text key (bot.index.Previous): what a rebuild reuses, without
+    reading the version's texts and postings."""
+
+    model: str
+    dimension: int
+    keys: list[str]
+    vectors: np.ndarray
+    corpus: dict[str, str]
+
+    def known_vectors(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.keys, self.vectors, strict=True))
+
+    def fingerprint(self) -> dict[str, str]:
+        return dict(self.corpus)
 
 
 @dataclass
@@ -583,6 +609,23 @@ class Reader:
             "SELECT id, doc, paragraph, sentence, text, passage FROM {} WHERE version = %s AND id = ANY(%s)"
         ).format(_partition("sentences", self.version))
         return {r[0]: Sentence(*r[1:]) for r in self.connection.execute(query, (self.version, [int(i) for i in ids]))}
+
+    def known_vectors(self) -> StoredVectors:
+        """Every sentence's text key and vector (binary, streamed into one array)."""
+        from psycopg import sql
+
+        row = self.connection.execute("SELECT manifest FROM index_versions WHERE id = %s", (self.version,)).fetchone()
+        manifest = row[0]
+        keys: list[str] = []
+        chunks: list[np.ndarray] = []
+        query = sql.SQL("SELECT text_key, embedding FROM {} ORDER BY id").format(_partition("sentences", self.version))
+        with self.connection.cursor(name="known_vectors", binary=True) as cursor:
+            cursor.execute(query)
+            while rows := cursor.fetchmany(10_000):
+                keys += [r[0] for r in rows]
+                chunks.append(np.stack([r[1].to_numpy() for r in rows]).astype(np.float32, copy=False))
+        vectors = np.concatenate(chunks) if chunks else np.zeros((0, self.dimension), dtype=np.float32)
+        return StoredVectors(manifest["model"], self.dimension, keys, vectors, dict(manifest["corpus"]))
 
     def all_sentences(self) -> Iterator[Sentence]:
         """Every sentence in id order, streamed (a server-side cursor)."""
