@@ -35,6 +35,9 @@ from .store_pg import PgStore, VersionWatcher
 
 log = logging.getLogger(__name__)
 
+# With DATABASE_URL: a replaced version stays pinned this long (questions in flight finish on it)
+RELEASE_AFTER_SECONDS = 30.0
+
 
 def limit_threads(threads: int) -> None:
     """Use at most `threads` threads for FAISS searches in this process (ENCODER_THREADS).
@@ -69,6 +72,10 @@ class QAService:
         self._store: PgStore | None = None  # with DATABASE_URL: where the index is read from
         self._watcher: VersionWatcher | None = None
         self.version: int | None = None  # with DATABASE_URL: the database version being served
+        # with DATABASE_URL: how long a replaced version stays pinned, so that questions still
+        # being answered from it finish before it may be dropped
+        self.release_after = RELEASE_AFTER_SECONDS
+        self._releases: list[tuple[threading.Timer, DatabaseIndex]] = []
         self._builds = BuildProcess()
         self._helper = HelperThread("question-words")  # scores words while the encoder runs (Answerer)
         self.started = time.monotonic()
@@ -152,14 +159,25 @@ class QAService:
             else:
                 self._answerer = Answerer(index, self._encoder, self.settings.max_citations, helper=self._helper)
             if isinstance(previous, DatabaseIndex) and previous is not index:
-                previous.close()
-                self._drop_unused()
+                self._let_go_later(previous)
             return True
 
-    def _drop_unused(self) -> None:
-        """Drop the database versions no process serves any more (the last to let go drops them)."""
+    def _let_go_later(self, index: DatabaseIndex) -> None:
+        """Release a replaced version after `release_after` seconds (at once when 0)."""
+        if self.release_after <= 0:
+            self._let_go(index)
+            return
+        timer = threading.Timer(self.release_after, self._let_go, args=(index,))
+        timer.daemon = True
+        self._releases = [(t, i) for t, i in self._releases if t.is_alive()] + [(timer, index)]
+        timer.start()
+
+    def _let_go(self, index: DatabaseIndex) -> None:
+        """Release a version and drop the database versions no process serves any more (the
+        last process to let go of a version drops it)."""
         import psycopg
 
+        index.close()
         try:
             dropped = self._pg_store().drop_unused()
         except psycopg.Error as exc:  # the next build drops them instead
@@ -226,6 +244,10 @@ class QAService:
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
+        for timer, replaced in self._releases:  # nothing is answered any more: let go of them now
+            timer.cancel()
+            replaced.close()
+        self._releases = []
         if isinstance(self._index, DatabaseIndex):
             self._index.close()
         if self._store is not None:

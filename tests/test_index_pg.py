@@ -96,6 +96,7 @@ def pg_settings(corpus: Path, index_dir: Path, url: str, model: str = FakeEncode
 @pytest.fixture
 def pg_service(small_corpus: Path, tmp_path: Path, migrated: str) -> Iterator[QAService]:
     service = QAService(pg_settings(small_corpus, tmp_path / "pg-index", migrated), encoder_factory=FakeEncoder)
+    service.release_after = 0  # let go of a replaced version at once (the default waits for questions in flight)
     yield service
     service.close()
 
@@ -276,3 +277,22 @@ def test_ask_answers_from_the_database(
     with PgStore(migrated) as store:
         store.publish(store.load())
         assert store.versions() == [2]  # the finished command pins nothing: the next build dropped version 1
+
+
+def test_questions_in_flight_finish_on_the_version_they_started_on(
+    small_corpus: Path, tmp_path: Path, migrated: str
+) -> None:
+    service = QAService(pg_settings(small_corpus, tmp_path / "pg-index", migrated), encoder_factory=FakeEncoder)
+    try:
+        service.open()
+        in_flight = service.answerer  # a question being answered while /add reindexes
+        (small_corpus / "library.md").write_text(LIBRARY, encoding="utf-8")
+        service.reindex()
+        assert service.version == 2
+        with PgStore(migrated) as store:
+            assert store.versions() == [1, 2]  # still pinned for the questions in flight
+        assert in_flight.answer("When does the festival end?").citations  # read from version 1
+    finally:
+        service.close()
+    with PgStore(migrated) as store:
+        assert store.drop_unused() == [1]  # closed: let go of at once
