@@ -151,7 +151,7 @@ def scaled(base: SentenceIndex, copies: int, rng: np.random.Generator) -> Senten
     )
     manifest = {**base.manifest, "sentences": len(sentences), "benchmark_copies": copies}
     placeholder = faiss.IndexFlatIP(vectors.shape[1])  # SentenceIndex would build one otherwise
-    return SentenceIndex(articles, sentences, passages, vectors, manifest, placeholder, words)
+    return SentenceIndex(articles, sentences, passages, vectors, manifest, words=words, faiss_index=placeholder)
 
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[list[set[int]], np.ndarray]:

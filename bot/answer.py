@@ -7,14 +7,15 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from typing import cast
 
 import numpy as np
 
 from .choose import DEFAULT_WEIGHTS, Choice, Weights, choose
 from .encoder import Encoder
 from .helper import HelperThread
-from .retrieve import Retriever, Words
-from .store import Store
+from .retrieve import Retriever, Scorer, Words
+from .store import SentenceData, Store
 
 MAX_QUESTION_CHARS = 1000
 # Up to this many questions have their words scored during the encode (Answerer); a bigger
@@ -108,17 +109,21 @@ class Answerer:
 
     def __init__(
         self,
-        index: Store,
+        index: Store | SentenceData,
         encoder: Encoder,
         max_citations: int = 3,
         weights: Weights = DEFAULT_WEIGHTS,
         helper: HelperThread | None = None,
+        retriever: Scorer | None = None,
     ) -> None:
+        """`retriever` scores the candidates (default: `Retriever(index)`, over the whole index in memory)."""
         if index.model != encoder.name:
             raise ValueError(f"index built with {index.model!r} but encoder is {encoder.name!r}")
-        if index.vectors.shape[1] != encoder.dimension:
+        # without a retriever of its own, `index` is a whole Store (the embedded SentenceIndex)
+        retriever = retriever or Retriever(cast("Store", index))
+        if retriever.dimension != encoder.dimension:
             raise ValueError(
-                f"index vectors have dimension {index.vectors.shape[1]} but {encoder.name!r} "
+                f"index vectors have dimension {retriever.dimension} but {encoder.name!r} "
                 f"encodes {encoder.dimension}: run `python -m bot index` to rebuild the index"
             )
         if not 1 <= max_citations <= 10:
@@ -128,7 +133,7 @@ class Answerer:
         self.max_citations = max_citations
         self.weights = weights
         self.helper = helper
-        self.retriever = Retriever(index)
+        self.retriever = retriever
 
     def answer(self, question: str) -> Answer:
         """Answer one question (raises QuestionError for unusable input)."""
@@ -181,13 +186,13 @@ class Answerer:
             yield chunk, self._rank_encoded(chunk, vectors)
 
     def _rank_encoded(
-        self, questions: list[str], vectors: np.ndarray, words: list[Words] | None = None
+        self, questions: list[str], vectors: np.ndarray, words: list[Words | None] | None = None
     ) -> list[Choice]:
         if words is None:
             return [self.rank(q, v) for q, v in zip(questions, vectors, strict=True)]
         return [self.rank(q, v, w) for q, v, w in zip(questions, vectors, words, strict=True)]
 
-    def _words(self, questions: list[str]) -> list[Words]:
+    def _words(self, questions: list[str]) -> list[Words | None]:
         return [self.retriever.words(q) for q in questions]
 
     def rank(self, question: str, vector: np.ndarray, words: Words | None = None) -> Choice:

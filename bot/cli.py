@@ -45,15 +45,17 @@ def _open(ctx: click.Context, rebuild: bool = True):
     """The QAService for the settings, with the index loaded (or rebuilt with a progress bar)."""
     from .answer import QuestionError  # noqa: F401  (import cost paid once here)
     from .corpus import CorpusError
+    from .db import DatabaseProblem
     from .encoder import ModelError
     from .index import IndexProblem
     from .service import QAService
 
     service = QAService(_settings(ctx))
+    ctx.call_on_close(service.close)  # DATABASE_URL: stop watching for versions, let go of the one served
     bar = _ProgressBar("embedding sentences")
     try:
         report = service.open(rebuild=rebuild, progress=bar)
-    except (CorpusError, IndexProblem, ModelError) as exc:
+    except (CorpusError, IndexProblem, ModelError, DatabaseProblem) as exc:
         raise Failure(str(exc)) from None
     except OSError as exc:  # e.g. the rebuild could not save the index
         raise _os_failure(exc) from None
@@ -149,6 +151,7 @@ def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, mod
 def index(ctx: click.Context) -> None:
     """Build or refresh the index of the corpus folder."""
     from .corpus import CorpusError
+    from .db import DatabaseProblem
     from .encoder import ModelError
     from .index import IndexProblem
     from .lifecycle import IndexJob, unchanged_report, update_index
@@ -160,7 +163,7 @@ def index(ctx: click.Context) -> None:
     try:
         # decides under the index folder's lock; also makes the ONNX export that serving encodes with
         report = update_index(job, progress=bar) or unchanged_report(job)
-    except (CorpusError, ModelError, IndexProblem, OnnxProblem, ValueError) as exc:
+    except (CorpusError, ModelError, IndexProblem, OnnxProblem, ValueError, DatabaseProblem) as exc:
         raise Failure(str(exc)) from None
     except OSError as exc:
         raise _os_failure(exc) from None
@@ -171,7 +174,13 @@ def index(ctx: click.Context) -> None:
         click.echo(f"Warning: skipped {problem}", err=True)
     counted = dataclasses.replace(report, skipped=[])
     skipped = f"; skipped {len(report.skipped)} (see above)" if report.skipped else ""
-    click.echo(f"Indexed {counted.summary()}{skipped} -> {settings.index_dir}")
+    if job.database_url is None:
+        click.echo(f"Indexed {counted.summary()}{skipped} -> {settings.index_dir}")
+    else:
+        from .store_pg import current_manifest
+
+        version = current_manifest(job.database_url)[0]
+        click.echo(f"Indexed {counted.summary()}{skipped} -> the database (DATABASE_URL), version {version}")
 
 
 # Lines of standard input answered together at most: whatever has arrived, up to this many.
@@ -337,6 +346,8 @@ def eval_(ctx: click.Context, file: Path, hold_out: int, seed: int, failures: in
         items = read_items(file)
     except ValueError as exc:
         raise Failure(str(exc)) from None
+    if hold_out and _settings(ctx).database_url is not None:
+        raise Failure("--hold-out works on the embedded index: run it with DATABASE_URL unset.")
     service = _open(ctx)
     answerer = service.answerer
     held: list[str] = []
@@ -717,7 +728,7 @@ def status(ctx: click.Context) -> None:
         versions = store.versions()
         sentences = store.sentence_counts()
     if current is None:
-        click.echo("No index version yet (run `python -m bot index`, then `python -m bot db publish`).")
+        click.echo("No index version yet (run `python -m bot index` with DATABASE_URL set).")
         return
     for version in versions:
         mark = "current" if version == current else "old"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import faiss
 import numpy as np
@@ -162,6 +162,24 @@ def make_graph(vectors: np.ndarray) -> faiss.Index:
     return index
 
 
+class Previous(Protocol):
+    """What a build reuses from the index it replaces: the vectors of known sentences."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def known_vectors(self) -> dict[str, np.ndarray]:
+        """text_key(embedding_text(title, sentence)) -> its vector."""
+        ...
+
+    def fingerprint(self) -> dict[str, str]:
+        """The corpus it was built from (file -> checksum)."""
+        ...
+
+
 @dataclass
 class SentenceIndex:
     """Everything answering needs (a bot.store.Store): articles, sentences, passages, vectors
@@ -195,6 +213,17 @@ class SentenceIndex:
         _, ids = self.faiss_index.search(query, k)
         return ids[0]
 
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def known_vectors(self) -> dict[str, np.ndarray]:
+        """text_key(embedding_text(title, sentence)) -> its vector, for a rebuild to reuse."""
+        known: dict[str, np.ndarray] = {}
+        for sentence, vector in zip(self.sentences, self.vectors, strict=True):
+            known[text_key(embedding_text(self.articles[sentence.doc].title, sentence.text))] = vector
+        return known
+
     def fingerprint(self) -> dict[str, str]:
         return dict(self.manifest["corpus"])
 
@@ -205,7 +234,7 @@ class SentenceIndex:
         cls,
         corpus: Corpus,
         encoder: Encoder,
-        previous: SentenceIndex | None = None,
+        previous: Previous | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[SentenceIndex, BuildReport]:
         """Split and embed the corpus, reusing vectors of unchanged sentences from `previous`."""
@@ -215,10 +244,8 @@ class SentenceIndex:
         started = time.perf_counter()
         sentences, passages = split_articles(corpus.articles)
         known: dict[str, np.ndarray] = {}
-        if previous is not None and previous.model == encoder.name and previous.vectors.shape[1] == encoder.dimension:
-            for sentence, vector in zip(previous.sentences, previous.vectors, strict=True):
-                title = previous.articles[sentence.doc].title
-                known[text_key(embedding_text(title, sentence.text))] = vector
+        if previous is not None and previous.model == encoder.name and previous.dimension == encoder.dimension:
+            known = previous.known_vectors()
         titles = {a.doc: a.title for a in corpus.articles}
         texts = [embedding_text(titles[s.doc], s.text) for s in sentences]
         keys = [text_key(t) for t in texts]

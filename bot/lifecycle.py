@@ -7,6 +7,13 @@ then decides again from what the first saved. `BuildProcess` runs `update_index`
 process (multiprocessing, spawn) so that a serving process never imports torch, and can stop
 it at once. Start, /reindex and /add go through `ensure_index`, which builds only when
 `decide` says so; `python -m bot index`, itself a build process, runs `update_index`.
+
+With DATABASE_URL set (`IndexJob.database_url`) the same lifecycle keeps the index in
+PostgreSQL (bot.store_pg) instead of INDEX_DIR: `decide` compares with the current version's
+manifest, a build holds the database's build lock (one build at a time across every process
+on that database; a second waits, then decides again), reuses the vectors of the current
+version, writes a new version, switches the pointer in one transaction and drops the versions
+nobody reads. INDEX_DIR then holds only the ONNX export serving encodes with (and its lock).
 """
 
 from __future__ import annotations
@@ -21,17 +28,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from .corpus import Corpus, CorpusError, load_corpus
 from .corpus import unchanged as corpus_unchanged
+from .db import DatabaseProblem
 from .encoder import Encoder, ModelError
 from .index import (
     BuildReport,
     IndexProblem,
     LazyEncoder,
+    Previous,
     SentenceIndex,
     current_build,
     read_manifest,
@@ -48,7 +57,7 @@ LOCK_FILE = ".lock"
 BUILD_MODULES = ("bm25s", "pysbd", "torch", "sentence_transformers", "onnx")
 BUILD_EXTRA_HINT = "pip install 'citebot[build]' (in a clone: pip install -e '.[build]')"
 # Errors a build reports; they cross the process boundary as pickled objects.
-BUILD_ERRORS = (CorpusError, ModelError, IndexProblem, OnnxProblem, OSError, ValueError)
+BUILD_ERRORS = (CorpusError, ModelError, IndexProblem, OnnxProblem, OSError, ValueError, DatabaseProblem)
 
 
 class Action(enum.Enum):
@@ -75,14 +84,17 @@ class IndexJob:
     index_dir: Path
     model: str
     threads: int = 1
+    database_url: str | None = field(default=None, repr=False)  # a secret: never in a log line
 
     @classmethod
     def of(cls, settings: Settings) -> IndexJob:
+        url = settings.database_url
         return cls(
             Path(settings.corpus_dir).resolve(),
             Path(settings.index_dir).resolve(),
             settings.embedding_model,
             settings.encoder_threads,
+            url.get_secret_value() if url is not None else None,
         )
 
 
@@ -98,12 +110,7 @@ def decide(job: IndexJob) -> Plan:
     export = exportable(job.model) and not has_export(job.index_dir, job.model)
     hint = "run `python -m bot index` to"
     try:
-        build_dir, manifest = read_manifest(job.index_dir)
-        for name, digest in manifest["checksums"].items():
-            if sha256_file(build_dir / name) != digest:
-                raise IndexProblem(
-                    f"The index file {name} in {str(build_dir)!r} is corrupt (checksum mismatch): {hint} rebuild it."
-                )
+        manifest = saved_manifest(job, verify=True)
     except (IndexProblem, OSError, KeyError) as problem:
         return Plan(Action.REBUILD, str(problem), export)
     if manifest.get("model") != job.model:
@@ -125,6 +132,78 @@ def decide(job: IndexJob) -> Plan:
         export,
         corpus,
     )
+
+
+def saved_manifest(job: IndexJob, verify: bool = False) -> dict:
+    """The manifest of the index answering now: INDEX_DIR's (with `verify`, its files checked
+    against their checksums), or with DATABASE_URL the current version's in the database.
+
+    Raises IndexProblem when there is none (or it is corrupt), DatabaseProblem when the database
+    cannot be used (unreachable, not migrated).
+    """
+    if job.database_url is not None:
+        from .store_pg import NoVersion, current_manifest
+
+        try:
+            return current_manifest(job.database_url)[1]
+        except NoVersion as exc:
+            raise IndexProblem(str(exc)) from None
+    build_dir, manifest = read_manifest(job.index_dir)
+    if verify:
+        for name, digest in manifest["checksums"].items():
+            if sha256_file(build_dir / name) != digest:
+                raise IndexProblem(
+                    f"The index file {name} in {str(build_dir)!r} is corrupt (checksum mismatch): "
+                    "run `python -m bot index` to rebuild it."
+                )
+    return manifest
+
+
+class _Folder:
+    """Where a build goes without DATABASE_URL: INDEX_DIR (a new build folder, CURRENT switched)."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+
+    def previous(self) -> Previous | None:
+        try:
+            return SentenceIndex.load(self.index_dir)
+        except IndexProblem:
+            return None
+
+    def save(self, index: SentenceIndex) -> None:
+        index.save(self.index_dir)
+        _prune_builds(self.index_dir)
+
+
+class _Database:
+    """Where a build goes with DATABASE_URL: a new version, made current, old ones dropped."""
+
+    def __init__(self, store, build) -> None:
+        self.store = store
+        self.build = build
+
+    def previous(self) -> Previous | None:
+        """The current version's vectors by text key (not its texts and postings)."""
+        return self.store.known_vectors()
+
+    def save(self, index: SentenceIndex) -> None:
+        version = self.build.write(index)
+        self.build.switch(version)
+        dropped = self.build.drop_old()
+        log.info("index version %d is current (dropped versions: %s)", version, dropped or "none")
+
+
+@contextmanager
+def _destination(job: IndexJob) -> Iterator[_Folder | _Database]:
+    """The build's destination, holding its build lock (waiting while another build holds it)."""
+    if job.database_url is None:
+        yield _Folder(job.index_dir)
+        return
+    from .store_pg import PgStore
+
+    with PgStore(job.database_url, max_connections=2) as store, store.building(wait=True) as build:
+        yield _Database(store, build)
 
 
 @contextmanager
@@ -159,7 +238,7 @@ def update_index(
     than silently leaving the index. Builds left half-written by a killed process are removed.
     """
     started = time.perf_counter()
-    with index_lock(job.index_dir):
+    with index_lock(job.index_dir), _destination(job) as destination:
         _prune_builds(job.index_dir)
         plan = decide(job)
         report: BuildReport | None = None
@@ -183,24 +262,16 @@ def update_index(
             unreadable = [p.message for p in corpus.problems if p.unreadable]
             if unreadable:
                 raise CorpusError("; ".join(unreadable) + " (fix or remove the file, then reindex)")
-            previous = _previous(job.index_dir) if plan.action is Action.REFRESH else None
+            previous = destination.previous() if plan.action is Action.REFRESH else None
             index, report = SentenceIndex.build(corpus, encoder, previous, progress)
             say_step(progress, "writing the index")
-            index.save(job.index_dir)
-            _prune_builds(job.index_dir)
+            destination.save(index)
             report.seconds = time.perf_counter() - started
         if plan.export:
             require_build_extra()
             say_step(progress, "exporting the model to ONNX")
             _export(job, encoder)
     return report
-
-
-def _previous(index_dir: Path) -> SentenceIndex | None:
-    try:
-        return SentenceIndex.load(index_dir)
-    except IndexProblem:
-        return None
 
 
 def _default_encoder(job: IndexJob) -> Callable[[], Encoder]:
@@ -257,7 +328,7 @@ def _discard_stray_builds(index_dir: Path) -> None:
 
 def unchanged_report(job: IndexJob) -> BuildReport:
     """The report of a build that had nothing to do: what the saved index holds."""
-    manifest = read_manifest(job.index_dir).manifest
+    manifest = saved_manifest(job)
     return BuildReport(articles=manifest["articles"], sentences=manifest["sentences"], embedded=0, seconds=0.0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from .kinds import asked_words, question_kind
 from .store import Store
 from .words import STOPWORDS, terms
 
-__all__ = ["STOPWORDS", "Features", "Retriever", "Words", "terms"]
+__all__ = ["STOPWORDS", "Features", "Retriever", "Scorer", "Words", "terms"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,24 @@ class Words:
     previous_coverage: np.ndarray  # per sentence
 
 
+class Scorer(Protocol):
+    """What `Answerer` ranks with: the evidence for a question's candidate sentences.
+    `Retriever` scores an index held in memory; bot.serve_pg.DatabaseRetriever one in PostgreSQL."""
+
+    @property
+    def dimension(self) -> int:
+        """Of the question vectors it takes."""
+        ...
+
+    def words(self, question: str) -> Words | None:
+        """What the question's words alone give (worked out while the question is encoded), if anything."""
+        ...
+
+    def features(self, question_vector: np.ndarray, question: str, words: Words | None = None) -> Features:
+        """Evidence for the candidate sentences; `words` is `self.words(question)` when the caller has it."""
+        ...
+
+
 class Retriever:
     """Scores every sentence of an index against a question vector and text.
 
@@ -104,6 +123,11 @@ class Retriever:
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
 
+    @property
+    def dimension(self) -> int:
+        """Of the sentence vectors (and so of the question vectors it takes)."""
+        return int(self.vectors.shape[1])
+
     def idf(self, term: str) -> float:
         """Inverse sentence frequency; a word the corpus never uses counts as the rarest."""
         j = self.word_index.sentences.vocabulary.get(term)
@@ -115,15 +139,13 @@ class Retriever:
         sentences = word_index.sentences
         q_terms = terms(question)
         bm = sentences.bm25(q_terms)
-        best = np.flatnonzero(bm)  # BM25's k best among the sentences that share a word (ties kept)
-        if len(best) > self.k:
-            best = best[bm[best] >= np.partition(bm[best], len(best) - self.k)[len(best) - self.k]]
+        best = self.best(bm)
         bm_max = float(bm.max())
         q_set = sorted(set(q_terms))
         idf = [self.idf(t) for t in q_set]
         matched, weighted = sentences.count(q_set, idf)
         total = sum(idf)
-        found = sum(w for t, w in zip(q_set, idf, strict=True) if t in sentences.vocabulary)
+        found = sum(w for t, w in zip(q_set, idf, strict=True) if self.in_corpus(t))
         ask = answerable.parse(question)
         rare_sentence, rare_passage, focus = self._rare(ask)
         return Words(
@@ -141,6 +163,17 @@ class Retriever:
             bm25_max=bm_max,
             kind=self.kind(question),
         )
+
+    def best(self, bm: np.ndarray) -> np.ndarray:
+        """BM25's k best among the sentences that share a word with the question (ties at the k-th kept)."""
+        best = np.flatnonzero(bm)
+        if len(best) > self.k:
+            best = best[bm[best] >= np.partition(bm[best], len(best) - self.k)[len(best) - self.k]]
+        return best
+
+    def in_corpus(self, term: str) -> bool:
+        """Whether any sentence uses the word."""
+        return term in self.word_index.sentences.vocabulary
 
     def _rare(self, ask: answerable.Ask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rarity-weighted coverage of the question's words per sentence and per passage, and per
@@ -162,15 +195,10 @@ class Retriever:
         if not ask.typed and ask.kind != "reason":
             ones = np.ones(len(ids), dtype=np.float32)
             return ones, ones
-        sentences = self.index.sentences
         passages = self.index.passages
-        cache = self._facts
 
         def held(i: int) -> bool:
-            f = cache.get(i)
-            if f is None:
-                f = cache[i] = answerable.facts(sentences[i].text)
-            return answerable.holds(ask, f)
+            return answerable.holds(ask, self.sentence_facts(i))
 
         own = np.array([held(i) for i in ids.tolist()], dtype=np.float32)
         context = np.array(
@@ -181,6 +209,13 @@ class Retriever:
             dtype=np.float32,
         )
         return own, context
+
+    def sentence_facts(self, i: int) -> answerable.Facts:
+        """The facts sentence `i` holds (worked out when first a candidate, then kept)."""
+        f = self._facts.get(i)
+        if f is None:
+            f = self._facts[i] = answerable.facts(self.index.sentences[i].text)
+        return f
 
     def kind(self, question: str) -> np.ndarray:
         """Per sentence, 1.0 where it holds the kind of thing the question asks for (kinds.question_kind):

@@ -6,6 +6,13 @@ default encoder, builds run in a child process, so the serving process keeps its
 and memory and never imports torch; it then loads the new index from disk and swaps it in.
 A custom `encoder_factory` (tests, other engines) builds in this process, and serving uses
 the ONNX export of the model if there is one, else the factory's encoder.
+
+With DATABASE_URL the index lives in PostgreSQL (bot.store_pg): the service serves the current
+version question by question from the database (bot.serve_pg: only the candidates' rows are
+read; the version stays pinned while it is served), and watches the database (LISTEN, and a
+cheap poll of the version pointer) so that a version published by any process (another
+replica's /reindex, a `python -m bot index`) is swapped in without a restart, and the old
+version's pin released.
 """
 
 from __future__ import annotations
@@ -22,9 +29,14 @@ from .helper import HelperThread
 from .index import BuildReport, SentenceIndex, read_manifest
 from .lifecycle import BuildProcess, IndexJob, Progress, ensure_index, unchanged_report, update_index
 from .onnx_encoder import OnnxEncoder, OnnxProblem, onnx_dir
+from .serve_pg import DatabaseIndex, DatabaseRetriever
 from .settings import Settings
+from .store_pg import PgStore, VersionWatcher
 
 log = logging.getLogger(__name__)
+
+# With DATABASE_URL: a replaced version stays pinned this long (questions in flight finish on it)
+RELEASE_AFTER_SECONDS = 30.0
 
 
 def limit_threads(threads: int) -> None:
@@ -52,8 +64,18 @@ class QAService:
         self._factory_encoder: Encoder | None = None  # made only when something needs it
         self._encoder: Encoder | None = None  # the serving encoder
         self._answerer: Answerer | None = None
-        self._index: SentenceIndex | None = None  # what _answerer serves, with its manifest
+        self._index: SentenceIndex | DatabaseIndex | None = None  # what _answerer serves, with its manifest
         self._lock = threading.Lock()  # one rebuild at a time in this process
+        self._swap_lock = threading.Lock()  # one swap at a time (a rebuild's, or the version watcher's)
+        url = settings.database_url
+        self._database_url = url.get_secret_value() if url is not None else None
+        self._store: PgStore | None = None  # with DATABASE_URL: where the index is read from
+        self._watcher: VersionWatcher | None = None
+        self.version: int | None = None  # with DATABASE_URL: the database version being served
+        # with DATABASE_URL: how long a replaced version stays pinned, so that questions still
+        # being answered from it finish before it may be dropped
+        self.release_after = RELEASE_AFTER_SECONDS
+        self._releases: list[tuple[threading.Timer, DatabaseIndex]] = []
         self._builds = BuildProcess()
         self._helper = HelperThread("question-words")  # scores words while the encoder runs (Answerer)
         self.started = time.monotonic()
@@ -73,7 +95,7 @@ class QAService:
         return self._answerer
 
     @property
-    def index(self) -> SentenceIndex:
+    def index(self) -> SentenceIndex | DatabaseIndex:
         """The saved index being served, with its manifest (checksums, when it was built)."""
         if self._index is None:
             raise RuntimeError("QAService.open() must be called first")
@@ -107,26 +129,95 @@ class QAService:
         limit_threads(self.settings.encoder_threads)
         report = ensure_index(IndexJob.of(self.settings), self._build, progress, build=rebuild)
         self._swap_in()
+        if self._database_url is not None and self._watcher is None:
+            self._watcher = VersionWatcher(self._database_url, self.refresh)
+            self._watcher.start()
         return report
 
-    def _swap_in(self) -> None:
-        """Serve the saved index and the best encoder, unless they are what serves already."""
-        if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
-            self._encoder = self._serving_encoder()
-        current = self._answerer
-        if (
-            current is not None
-            and self._index is not None
-            and self._index.manifest.get("checksums")
-            == (read_manifest(self.settings.index_dir).manifest.get("checksums"))
-        ):
-            if current.encoder is self._encoder:
-                return
-            index = self._index
-        else:
-            index = SentenceIndex.load(self.settings.index_dir)
-        self._index = index
-        self._answerer = Answerer(index, self._encoder, self.settings.max_citations, helper=self._helper)
+    def _swap_in(self) -> bool:
+        """Serve the saved index and the best encoder, unless they are what serves already;
+        True when something new was swapped in."""
+        with self._swap_lock:
+            if not isinstance(self._encoder, OnnxEncoder):  # an export may exist now
+                self._encoder = self._serving_encoder()
+            current = self._answerer
+            previous = self._index
+            if current is not None and previous is not None and self._saved_is_served():
+                if current.encoder is self._encoder:
+                    return False
+                index = previous
+            else:
+                index = self._load()
+            self._index = index
+            if isinstance(index, DatabaseIndex):
+                self._answerer = Answerer(
+                    index,
+                    self._encoder,
+                    self.settings.max_citations,
+                    retriever=DatabaseRetriever(self._pg_store(), index.pin),
+                )
+            else:
+                self._answerer = Answerer(index, self._encoder, self.settings.max_citations, helper=self._helper)
+            if isinstance(previous, DatabaseIndex) and previous is not index:
+                self._let_go_later(previous)
+            return True
+
+    def _let_go_later(self, index: DatabaseIndex) -> None:
+        """Release a replaced version after `release_after` seconds (at once when 0)."""
+        if self.release_after <= 0:
+            self._let_go(index)
+            return
+        timer = threading.Timer(self.release_after, self._let_go, args=(index,))
+        timer.daemon = True
+        self._releases = [(t, i) for t, i in self._releases if t.is_alive()] + [(timer, index)]
+        timer.start()
+
+    def _let_go(self, index: DatabaseIndex) -> None:
+        """Release a version and drop the database versions no process serves any more (the
+        last process to let go of a version drops it)."""
+        import psycopg
+
+        index.close()
+        try:
+            dropped = self._pg_store().drop_unused()
+        except psycopg.Error as exc:  # the next build drops them instead
+            log.warning("could not drop old index versions: %s", exc)
+            return
+        if dropped:
+            log.info("dropped index versions no process serves: %s", dropped)
+
+    def _saved_is_served(self) -> bool:
+        """Whether the index serving now is the saved one (INDEX_DIR's, or the database's current version)."""
+        if self._database_url is None:
+            assert self._index is not None
+            saved = read_manifest(self.settings.index_dir).manifest
+            return self._index.manifest.get("checksums") == saved.get("checksums")
+        return self._pg_store().current() == self.version
+
+    def _load(self) -> SentenceIndex | DatabaseIndex:
+        """The saved index: from INDEX_DIR (into memory), or the database's current version (pinned)."""
+        if self._database_url is None:
+            return SentenceIndex.load(self.settings.index_dir)
+        store = self._pg_store()
+        index = DatabaseIndex(store, store.pin())
+        self.version = index.version
+        log.info("serving index version %d from the database (%d sentences)", self.version, index.pin.sentences)
+        return index
+
+    def _pg_store(self) -> PgStore:
+        if self._store is None:
+            assert self._database_url is not None
+            self._store = PgStore(self._database_url)
+        return self._store
+
+    def refresh(self) -> bool:
+        """Serve the database's current version if another process made a new one current
+        (called by the version watcher); True when it was swapped in."""
+        if self._answerer is None:
+            return False  # not opened yet: open() loads whatever is current
+        if self._saved_is_served():  # one read of the version pointer
+            return False
+        return self._swap_in()
 
     def reindex(self, progress: Progress | None = None) -> BuildReport:
         """Refresh from the corpus folder; on any failure the previous index keeps serving.
@@ -147,3 +238,18 @@ class QAService:
     def stop_builds(self) -> None:
         """Shutting down: end a running build process at once (the old index stays) and start no other."""
         self._builds.stop()
+
+    def close(self) -> None:
+        """Stop watching the database for new versions and close its connections (DATABASE_URL)."""
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        for timer, replaced in self._releases:  # nothing is answered any more: let go of them now
+            timer.cancel()
+            replaced.close()
+        self._releases = []
+        if isinstance(self._index, DatabaseIndex):
+            self._index.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None

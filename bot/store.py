@@ -114,12 +114,13 @@ class SentenceData(Protocol):
         """The embedding model the vectors come from."""
         ...
 
-    @property
-    def facts(self) -> SentenceFacts: ...
-
 
 class Store(DenseSearch, SentenceData, Protocol):
-    """Everything answering reads: the dense search, the lexical search (`words`) and the data."""
+    """Everything answering reads: the dense search, the lexical search (`words`), the kinds of
+    fact per sentence and the data."""
 
     @property
     def words(self) -> LexicalSearch: ...
+
+    @property
+    def facts(self) -> SentenceFacts: ...

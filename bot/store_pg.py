@@ -16,9 +16,12 @@ partition, so they use its HNSW index; dropping a version drops its partitions.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +31,11 @@ from .index import SentenceIndex, embedding_text, text_key
 from .split import Passage, Sentence
 from .words import Postings, WordIndex
 
+log = logging.getLogger(__name__)
+
 BUILD_LOCK = 2  # pg_advisory_lock(LOCK_NAMESPACE, BUILD_LOCK): one build at a time
 VERSION_LOCKS = LOCK_NAMESPACE + 1  # pg_advisory_xact_lock_shared(VERSION_LOCKS, version): in use
+CHANNEL = "citebot_index"  # NOTIFY'd with the new version's id when the pointer switches
 TABLES = ("articles", "passages", "sentences", "postings")
 # HNSW graph and search breadth, from benchmarks/pgvector_scaling.py at 1M sentences (2 cores):
 # pgvector's defaults (m 16, ef_construction 64) reach only recall@64 0.87 at ef_search 800;
@@ -66,6 +72,23 @@ def _partition(table: str, version: int):
 def _copy_text(value: str) -> str:
     """A value in COPY's text format."""
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def current_manifest(url: str) -> tuple[int, dict]:
+    """The current version and its manifest (one short connection): what the lifecycle decides
+    from. Raises NoVersion before the first build, DatabaseProblem when the database is not migrated."""
+    missing = pending(url)
+    if missing:
+        raise DatabaseProblem(
+            f"The database is not migrated ({', '.join(missing)} pending): run `python -m bot db migrate`."
+        )
+    with connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT v.id, v.manifest FROM current_version c JOIN index_versions v ON v.id = c.version"
+        ).fetchone()
+    if row is None:
+        raise NoVersion("No index in the database yet: run `python -m bot index` to build it.")
+    return int(row[0]), row[1]
 
 
 class PgStore:
@@ -139,11 +162,15 @@ class PgStore:
             return {int(v): int(n) for v, n in connection.execute("SELECT id, sentences FROM index_versions")}
 
     @contextmanager
-    def building(self) -> Iterator[Build]:
-        """Hold the build lock for a `Build`; raises BuildInProgress when another process holds it."""
+    def building(self, wait: bool = False) -> Iterator[Build]:
+        """Hold the build lock for a `Build`; when another process holds it, wait for it to end
+        (`wait`) or raise BuildInProgress. The lock goes with the connection if the holder dies."""
         with connect(self.url, autocommit=True) as connection:
             got = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, BUILD_LOCK)).fetchone()[0]
-            if not got:
+            if not got and wait:
+                log.warning("another index build is running on the database; waiting for it to finish")
+                connection.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, BUILD_LOCK))
+            elif not got:
                 raise BuildInProgress(
                     "Another index build is running on this database; try again when it has finished."
                 )
@@ -152,6 +179,15 @@ class PgStore:
             finally:
                 if not connection.closed:
                     connection.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, BUILD_LOCK))
+
+    def drop_unused(self) -> list[int]:
+        """Drop the old versions no process pins any more (a serving process that let go of one
+        calls this); nothing when a build is running: that build drops them when it ends."""
+        try:
+            with self.building() as build:
+                return build.drop_old()
+        except BuildInProgress:
+            return []
 
     def publish(self, index: SentenceIndex, maintenance_work_mem: str = "1GB") -> int:
         """Write `index` as a new version, make it current and drop the versions nobody reads."""
@@ -172,13 +208,57 @@ class PgStore:
                         "SELECT c.version, v.dimension FROM current_version c JOIN index_versions v ON v.id = c.version"
                     ).fetchone()
                     if row is None:
-                        raise NoVersion("No index in the database yet: build one (bot.store_pg.PgStore.publish).")
+                        raise NoVersion("No index in the database yet: run `python -m bot index` to build it.")
                     if row[0] == version:
                         break  # still current now that it is pinned: a dropper skips it from here on
                     version, dimension = int(row[0]), int(row[1])
                     connection.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (VERSION_LOCKS, version))
                 assert version is not None  # the loop ends only once a version is pinned
                 yield Reader(connection, version, dimension, self.ef_search)
+
+    def pin(self, version: int | None = None) -> Pin:
+        """Keep a version (default: the current one) from being dropped until `Pin.release`: a
+        shared advisory lock held by a connection of its own, for as long as a process serves it."""
+        connection = connect(self.url, autocommit=True)
+        try:
+            wanted = version
+            while True:
+                row = connection.execute(
+                    "SELECT v.id, v.dimension, v.sentences, v.manifest FROM index_versions v"
+                    " WHERE v.ready AND v.id = COALESCE(%s, (SELECT version FROM current_version))",
+                    (wanted,),
+                ).fetchone()
+                if row is None:
+                    raise NoVersion(
+                        "No index in the database yet: run `python -m bot index` to build it."
+                        if wanted is None
+                        else f"No index version {wanted} in the database."
+                    )
+                connection.execute("SELECT pg_advisory_lock_shared(%s, %s)", (VERSION_LOCKS, row[0]))
+                still = connection.execute(
+                    "SELECT v.id FROM index_versions v WHERE v.id = COALESCE(%s, (SELECT version FROM current_version))",
+                    (wanted,),
+                ).fetchone()
+                if still is not None and still[0] == row[0]:  # not dropped or switched before the lock
+                    return Pin(connection, int(row[0]), int(row[1]), int(row[2]), row[3])
+                connection.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (VERSION_LOCKS, row[0]))
+        except BaseException:
+            connection.close()
+            raise
+
+    @contextmanager
+    def reader(self, version: int, dimension: int) -> Iterator[Reader]:
+        """Queries over a version the caller keeps pinned (`pin`), on a pooled connection."""
+        with self._pool.connection() as connection:
+            yield Reader(connection, version, dimension, self.ef_search)
+
+    def known_vectors(self) -> StoredVectors | None:
+        """The current version's vectors by text key, for a rebuild to reuse (None before the first)."""
+        try:
+            with self.reading() as reader:
+                return reader.known_vectors()
+        except NoVersion:
+            return None
 
     def load(self, version: int | None = None) -> SentenceIndex:
         """A stored version (default: the current one) as an in-memory SentenceIndex."""
@@ -191,6 +271,39 @@ class PgStore:
             if row is None:
                 raise NoVersion(f"No index version {version} in the database (versions: {self.versions()}).")
             return Reader(connection, version, int(row[0]), self.ef_search).load()
+
+
+@dataclass
+class StoredVectors:
+    """A version's vectors by text key (bot.index.Previous): what a rebuild reuses, without
+    reading the version's texts and postings."""
+
+    model: str
+    dimension: int
+    keys: list[str]
+    vectors: np.ndarray
+    corpus: dict[str, str]
+
+    def known_vectors(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.keys, self.vectors, strict=True))
+
+    def fingerprint(self) -> dict[str, str]:
+        return dict(self.corpus)
+
+
+@dataclass
+class Pin:
+    """A version kept from being dropped while its connection holds the shared lock (PgStore.pin)."""
+
+    connection: Any  # a psycopg connection
+    version: int
+    dimension: int
+    sentences: int
+    manifest: dict
+
+    def release(self) -> None:
+        """Let the next build drop the version (closing the connection releases the lock)."""
+        self.connection.close()
 
 
 class Build:
@@ -237,7 +350,8 @@ class Build:
                     sql.Literal(self.hnsw_ef_construction),
                 )
             )
-            c.execute(sql.SQL("CREATE INDEX ON {} (kind, term)").format(_partition("postings", version)))
+            # (kind, term, doc): a word's postings, and its weight in given documents (bot.serve_pg)
+            c.execute(sql.SQL("CREATE INDEX ON {} (kind, term, doc)").format(_partition("postings", version)))
             for table in TABLES:
                 c.execute(sql.SQL("ANALYZE {}").format(_partition(table, version)))
             c.execute("UPDATE index_versions SET ready = true WHERE id = %s", (version,))
@@ -341,7 +455,7 @@ class Build:
                 "ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, switched_at = now()",
                 (version,),
             )
-            self.connection.execute("SELECT pg_notify('citebot_index', %s)", (str(version),))
+            self.connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(version)))
 
     def drop_old(self) -> list[int]:
         """Drop every version but the current one that no reader has pinned; returns those dropped."""
@@ -390,24 +504,28 @@ class Reader:
         rows = self.connection.execute(query, (vector, k)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
-    def bm25_best(self, terms: Sequence[str], k: int, kind: str = "s") -> LexicalHits:
+    def bm25_best(self, terms: Sequence[str], k: int, kind: str = "s", slack: float = 0.0) -> LexicalHits:
         """BM25's k best sentences ('s') or passages ('p') for the words (a repeated word counts
-        again, as in bot.words), every document tied with the k-th kept."""
+        again, as in bot.words), every document tied with the k-th kept; with `slack`, also those
+        within that fraction below the k-th (so that a caller can redo the cut in its own arithmetic)."""
         from psycopg import sql
 
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         if kind not in ("s", "p"):
             raise ValueError(f"kind must be 's' (sentences) or 'p' (passages), got {kind!r}")
+        if not 0.0 <= slack < 1.0:
+            raise ValueError(f"slack must be in [0, 1), got {slack}")
         query = sql.SQL(
             "WITH scores AS ("
             " SELECT p.doc, sum(p.weight::float8) AS score FROM unnest(%(terms)s::text[]) AS q(term)"
             " JOIN {} p ON p.kind = %(kind)s AND p.term = q.term GROUP BY p.doc)"
             " SELECT doc, score FROM scores WHERE score >= COALESCE("
-            "  (SELECT score FROM scores ORDER BY score DESC OFFSET %(skip)s LIMIT 1), 0)"
+            "  (SELECT score FROM scores ORDER BY score DESC OFFSET %(skip)s LIMIT 1), 0) * %(keep)s"
             " ORDER BY score DESC, doc"
         ).format(_partition("postings", self.version))
-        rows = self.connection.execute(query, {"terms": list(terms), "kind": kind, "skip": k - 1}).fetchall()
+        parameters = {"terms": list(terms), "kind": kind, "skip": k - 1, "keep": 1.0 - slack}
+        rows = self.connection.execute(query, parameters).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         scores = np.array([r[1] for r in rows], dtype=np.float32)
         return LexicalHits(ids, scores, float(scores[0]) if len(scores) else 0.0)
@@ -421,6 +539,124 @@ class Reader:
         )
         found = dict(self.connection.execute(query, (kind, list(set(terms)))).fetchall())
         return {t: int(found.get(t, 0)) for t in terms}
+
+    def around(self, ids: Sequence[int]) -> list[tuple]:
+        """The sentences `ids`, the one before each, and every sentence of their passages, in id
+        order: (id, doc, paragraph, sentence, text, passage, embedding as float32, term_count,
+        name_count, has_number, has_time)."""
+        from psycopg import sql
+
+        ids = [int(i) for i in ids]
+        spans = self.connection.execute(
+            sql.SQL(
+                "SELECT first, last FROM {p} WHERE version = %(v)s AND id IN"
+                " (SELECT passage FROM {s} WHERE version = %(v)s AND id = ANY(%(ids)s))"
+            ).format(s=_partition("sentences", self.version), p=_partition("passages", self.version)),
+            {"ids": ids, "v": self.version},
+        ).fetchall()
+        wanted = set(ids) | {i - 1 for i in ids if i > 0}
+        for first, last in spans:
+            wanted.update(range(first, last + 1))
+        query = sql.SQL(
+            "SELECT id, doc, paragraph, sentence, text, passage, embedding, term_count, name_count, has_number,"
+            " has_time FROM {} WHERE version = %s AND id = ANY(%s) ORDER BY id"
+        ).format(_partition("sentences", self.version))
+        # binary: pgvector's binary loader reads each vector straight into numpy (text parsing costs ms)
+        rows = self.connection.execute(query, (self.version, sorted(wanted)), binary=True).fetchall()
+        return [(*r[:6], r[6].to_numpy().astype(np.float32, copy=False), *r[7:]) for r in rows]
+
+    def passages_of(self, ids: Sequence[int]) -> list[tuple[int, Passage]]:
+        """The passages `ids`, as (id, Passage)."""
+        from psycopg import sql
+
+        query = sql.SQL(
+            "SELECT id, doc, paragraph, first, last FROM {} WHERE version = %s AND id = ANY(%s) ORDER BY id"
+        ).format(_partition("passages", self.version))
+        return [(r[0], Passage(*r[1:])) for r in self.connection.execute(query, (self.version, list(ids)))]
+
+    def postings_in(self, kind: str, terms: Sequence[str], docs: Sequence[int]) -> list[tuple[str, int, float]]:
+        """The postings (term, doc, weight) of the words in those documents only, by term then doc."""
+        from psycopg import sql
+
+        if not terms or not docs:
+            return []
+        # one index probe per (word, document) pair: ~3x faster than `term = ANY(..) AND doc = ANY(..)`
+        # (PostgreSQL 16), and independent of how many documents hold a common word
+        query = sql.SQL(
+            "SELECT p.term, p.doc, p.weight FROM unnest(%s::text[]) AS t(term) CROSS JOIN unnest(%s::integer[]) AS d(doc)"
+            " JOIN {} p ON p.kind = %s AND p.term = t.term AND p.doc = d.doc ORDER BY p.term, p.doc"
+        ).format(_partition("postings", self.version))
+        return self.connection.execute(query, (list(terms), [int(d) for d in docs], kind), binary=True).fetchall()
+
+    def articles_of(self, docs: Sequence[str]) -> dict[str, Article]:
+        """The articles named."""
+        from psycopg import sql
+
+        query = sql.SQL(
+            "SELECT doc, title, paragraphs, url, published, sha256, place, agency FROM {}"
+            " WHERE version = %s AND doc = ANY(%s)"
+        ).format(_partition("articles", self.version))
+        return {
+            r[0]: Article(r[0], r[1], tuple(r[2]), *r[3:])
+            for r in self.connection.execute(query, (self.version, list(docs)))
+        }
+
+    def sentences_of(self, ids: Sequence[int]) -> dict[int, Sentence]:
+        """The sentences `ids` (text, article, place), by id."""
+        from psycopg import sql
+
+        query = sql.SQL(
+            "SELECT id, doc, paragraph, sentence, text, passage FROM {} WHERE version = %s AND id = ANY(%s)"
+        ).format(_partition("sentences", self.version))
+        return {r[0]: Sentence(*r[1:]) for r in self.connection.execute(query, (self.version, [int(i) for i in ids]))}
+
+    def known_vectors(self) -> StoredVectors:
+        """Every sentence's text key and vector (binary, streamed into one array)."""
+        from psycopg import sql
+
+        row = self.connection.execute("SELECT manifest FROM index_versions WHERE id = %s", (self.version,)).fetchone()
+        manifest = row[0]
+        keys: list[str] = []
+        chunks: list[np.ndarray] = []
+        query = sql.SQL("SELECT text_key, embedding FROM {} ORDER BY id").format(_partition("sentences", self.version))
+        with self.connection.cursor(name="known_vectors", binary=True) as cursor:
+            cursor.execute(query)
+            while rows := cursor.fetchmany(10_000):
+                keys += [r[0] for r in rows]
+                chunks.append(np.stack([r[1].to_numpy() for r in rows]).astype(np.float32, copy=False))
+        vectors = np.concatenate(chunks) if chunks else np.zeros((0, self.dimension), dtype=np.float32)
+        return StoredVectors(manifest["model"], self.dimension, keys, vectors, dict(manifest["corpus"]))
+
+    def all_sentences(self) -> Iterator[Sentence]:
+        """Every sentence in id order, streamed (a server-side cursor)."""
+        from psycopg import sql
+
+        query = sql.SQL("SELECT doc, paragraph, sentence, text, passage FROM {} ORDER BY id").format(
+            _partition("sentences", self.version)
+        )
+        with self.connection.transaction(), self.connection.cursor(name="all_sentences") as cursor:
+            cursor.execute(query)
+            for row in cursor:
+                yield Sentence(*row)
+
+    def count(self, table: str) -> int:
+        """Rows of this version in one of TABLES."""
+        from psycopg import sql
+
+        if table not in TABLES:
+            raise ValueError(f"table must be one of {TABLES}, got {table!r}")
+        return int(
+            self.connection.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(_partition(table, self.version))
+            ).fetchone()[0]
+        )
+
+    def docs(self) -> list[str]:
+        """The articles' names, sorted."""
+        from psycopg import sql
+
+        query = sql.SQL("SELECT doc FROM {} ORDER BY doc").format(_partition("articles", self.version))
+        return [r[0] for r in self.connection.execute(query)]
 
     def load(self) -> SentenceIndex:
         """The whole version as an in-memory SentenceIndex (vectors, sentences, word index)."""
@@ -488,3 +724,49 @@ class Reader:
         indices = np.array([r[1] for r in rows], dtype=np.int32)
         weights = np.array([r[2] for r in rows], dtype=np.float32)
         return Postings(vocabulary, indptr, indices, weights, size)
+
+
+class VersionWatcher:
+    """Calls `on_change` soon after any process switches the current version: at once on the
+    switch's NOTIFY, and at least every `poll_seconds` (a cheap read of the pointer, in case a
+    notification was missed while the connection was down). `on_change` itself compares versions.
+    """
+
+    def __init__(self, url: str, on_change: Callable[[], object], poll_seconds: float = 1.0) -> None:
+        if poll_seconds <= 0:
+            raise ValueError(f"poll_seconds must be positive, got {poll_seconds}")
+        self.url = url
+        self.on_change = on_change
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="citebot-index-versions", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching (returns within about `poll_seconds`)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with connect(self.url, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    while not self._stop.is_set():
+                        self._check()
+                        for _ in connection.notifies(timeout=self.poll_seconds, stop_after=1):
+                            pass
+            except (psycopg.Error, DatabaseProblem) as exc:
+                log.warning("watching the database for new index versions failed (%s); trying again", exc)
+                self._stop.wait(self.poll_seconds)
+
+    def _check(self) -> None:
+        try:
+            self.on_change()
+        except NoVersion as exc:  # e.g. the database was emptied: keep serving what is loaded
+            log.warning("no index version to switch to: %s", exc)
