@@ -116,7 +116,7 @@ def test_a_service_builds_into_the_database_and_answers_as_the_embedded_one(
     from bot.telegram.format import stats_html
 
     assert sentence_counts(pg_service, ["harbour.md", "none.md"]) == {"harbour.md": 4, "none.md": 0}
-    assert "Articles: 1\nSentences: 4" in stats_html(pg_service)
+    assert "Articles: 1\nSentences: 4" in stats_html(pg_service, 0)
     assert [a.title for a in pg_service.answerer.index.articles.values()] == ["Harbour festival opens"]
 
 

@@ -243,7 +243,9 @@ def outcome(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         embedding_model=FakeEncoder.name,
         database_url=url,
     )
-    QAService(settings, encoder_factory=FakeEncoder).open()  # the first version, before the replicas start
+    first = QAService(settings, encoder_factory=FakeEncoder)
+    first.open()  # the first version, before the replicas start
+    first.close()
     api = FakeBotApi(TOKEN).start()
     replicas = [start_replica(name, env, api, folder) for name in REPLICAS]
     try:
@@ -358,12 +360,6 @@ def test_the_live_replicas_stop_cleanly(outcome: Outcome) -> None:
         assert TOKEN.split(":")[1] not in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the pgstore branch (QAService answering from the PostgreSQL store and noticing a new "
-    "version): on this branch alone only the replica that ran /reindex serves the new index. "
-    "Remove this mark when pgstore is merged.",
-)
 def test_answers_after_the_reindex_come_from_the_new_version(outcome: Outcome) -> None:
     assert outcome.switched and all(outcome.switched.values()), outcome.switched
     assert len(outcome.after_switch) >= AFTER_SWITCH
