@@ -11,8 +11,8 @@ they mean the same over one article or thousands.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, fields
+from functools import cached_property, lru_cache
 
 from .words import STOPWORDS, terms
 
@@ -180,23 +180,62 @@ class Facts:
     reason: bool
 
 
+class LazyFacts:
+    """The kinds of fact one sentence holds, as Facts, each worked out when first read and then
+    kept: `holds` reads one to three of them for a question, so a sentence that is a candidate
+    for a few questions costs a few regular-expression searches, not all of them."""
+
+    def __init__(self, sentence: str) -> None:
+        self.sentence = sentence
+
+    @cached_property
+    def _numbers(self) -> list[str]:
+        return _numbers(self.sentence)
+
+    @cached_property
+    def numbers(self) -> frozenset[str]:
+        return frozenset(n for n in self._numbers if not _YEAR.match(n))
+
+    @cached_property
+    def years(self) -> frozenset[str]:
+        return frozenset(n for n in self._numbers if _YEAR.match(n))
+
+    @cached_property
+    def dated(self) -> bool:
+        return bool(_MONTH.search(self.sentence.lower()))
+
+    @cached_property
+    def money(self) -> bool:
+        return bool(self._numbers) and bool(_MONEY.search(self.sentence))
+
+    @cached_property
+    def duration(self) -> bool:
+        return bool(_DURATION.search(self.sentence))
+
+    @cached_property
+    def age(self) -> bool:
+        return bool(_AGE.search(self.sentence))
+
+    @cached_property
+    def clock(self) -> bool:
+        return bool(_CLOCK.search(self.sentence))
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(w.lower() for w in _CAPITALISED.findall(self.sentence[1:]))
+
+    @cached_property
+    def reason(self) -> bool:
+        return bool(_REASON.search(self.sentence))
+
+
 def facts(sentence: str) -> Facts:
     """What kinds of fact a sentence holds."""
-    numbers = _numbers(sentence)
-    return Facts(
-        numbers=frozenset(n for n in numbers if not _YEAR.match(n)),
-        years=frozenset(n for n in numbers if _YEAR.match(n)),
-        dated=bool(_MONTH.search(sentence.lower())),
-        money=bool(_MONEY.search(sentence)) and bool(numbers),
-        duration=bool(_DURATION.search(sentence)),
-        age=bool(_AGE.search(sentence)),
-        clock=bool(_CLOCK.search(sentence)),
-        names=frozenset(w.lower() for w in _CAPITALISED.findall(sentence[1:])),
-        reason=bool(_REASON.search(sentence)),
-    )
+    lazy = LazyFacts(sentence)
+    return Facts(**{f.name: getattr(lazy, f.name) for f in fields(Facts)})
 
 
-def holds(ask: Ask, f: Facts) -> bool:
+def holds(ask: Ask, f: Facts | LazyFacts) -> bool:
     """True when the sentence holds a fact of the asked kind that the question does not give."""
     kind = ask.kind
     if kind == "age":

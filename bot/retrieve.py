@@ -99,7 +99,7 @@ class Retriever:
             ],
             dtype=bool,
         )
-        self._facts: dict[int, answerable.Facts] = {}  # per sentence, worked out when first a candidate
+        self._facts: dict[int, answerable.LazyFacts] = {}  # per sentence, worked out when first a candidate
         df = words.sentences.document_frequency().astype(np.float64)
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
@@ -169,7 +169,7 @@ class Retriever:
         def held(i: int) -> bool:
             f = cache.get(i)
             if f is None:
-                f = cache[i] = answerable.facts(sentences[i].text)
+                f = cache[i] = answerable.LazyFacts(sentences[i].text)
             return answerable.holds(ask, f)
 
         own = np.array([held(i) for i in ids.tolist()], dtype=np.float32)
