@@ -11,8 +11,10 @@ they mean the same over one article or thousands.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from functools import cached_property, lru_cache
+from functools import lru_cache
+from typing import Any
 
 from .words import STOPWORDS, terms
 
@@ -188,45 +190,28 @@ class LazyFacts:
     def __init__(self, sentence: str) -> None:
         self.sentence = sentence
 
-    @cached_property
-    def _numbers(self) -> list[str]:
-        return _numbers(self.sentence)
+    def __getattr__(self, name: str) -> Any:  # only called for a fact not worked out yet
+        try:
+            rule = _FACT_RULES[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
+        value = rule(self)
+        setattr(self, name, value)
+        return value
 
-    @cached_property
-    def numbers(self) -> frozenset[str]:
-        return frozenset(n for n in self._numbers if not _YEAR.match(n))
 
-    @cached_property
-    def years(self) -> frozenset[str]:
-        return frozenset(n for n in self._numbers if _YEAR.match(n))
-
-    @cached_property
-    def dated(self) -> bool:
-        return bool(_MONTH.search(self.sentence.lower()))
-
-    @cached_property
-    def money(self) -> bool:
-        return bool(self._numbers) and bool(_MONEY.search(self.sentence))
-
-    @cached_property
-    def duration(self) -> bool:
-        return bool(_DURATION.search(self.sentence))
-
-    @cached_property
-    def age(self) -> bool:
-        return bool(_AGE.search(self.sentence))
-
-    @cached_property
-    def clock(self) -> bool:
-        return bool(_CLOCK.search(self.sentence))
-
-    @cached_property
-    def names(self) -> frozenset[str]:
-        return frozenset(w.lower() for w in _CAPITALISED.findall(self.sentence[1:]))
-
-    @cached_property
-    def reason(self) -> bool:
-        return bool(_REASON.search(self.sentence))
+_FACT_RULES: dict[str, Callable[[LazyFacts], Any]] = {
+    "all_numbers": lambda f: _numbers(f.sentence),
+    "numbers": lambda f: frozenset(n for n in f.all_numbers if not _YEAR.match(n)),
+    "years": lambda f: frozenset(n for n in f.all_numbers if _YEAR.match(n)),
+    "dated": lambda f: bool(_MONTH.search(f.sentence.lower())),
+    "money": lambda f: bool(f.all_numbers) and bool(_MONEY.search(f.sentence)),
+    "duration": lambda f: bool(_DURATION.search(f.sentence)),
+    "age": lambda f: bool(_AGE.search(f.sentence)),
+    "clock": lambda f: bool(_CLOCK.search(f.sentence)),
+    "names": lambda f: frozenset(w.lower() for w in _CAPITALISED.findall(f.sentence[1:])),
+    "reason": lambda f: bool(_REASON.search(f.sentence)),
+}
 
 
 def facts(sentence: str) -> Facts:
