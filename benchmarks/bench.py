@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 HEAVY_MODULES = ("torch", "sentence_transformers", "transformers")
 TXTAI_K = 3
-SECTIONS = frozenset({"build", "serve", "compare", "eval"})  # compare: in-process build and txtai
+# compare: in-process build and txtai; bulk: only the `ask --json` bulk figure (serve includes it)
+SECTIONS = frozenset({"build", "serve", "bulk", "compare", "eval"})
 
 
 @dataclass(frozen=True)
@@ -369,13 +370,16 @@ def _txtai_fresh_build(model_path: str, texts: list[str], threads: int) -> float
 # --- the benchmark -----------------------------------------------------------------------------
 
 
-def bulk_ask_figure(corpus_dir: Path, index_dir: Path, config: BenchConfig, questions: list[str]) -> Figure:
+def bulk_ask_figure(
+    corpus_dir: Path, index_dir: Path, config: BenchConfig, questions: list[str], facts: dict | None = None
+) -> Figure:
     """Bulk answering as people run it: T(n) - T(1), where T(n) is the wall time of `python -m bot
     ask --json` with n questions on standard input, against one batched encode of the same n
     questions by the serving encoder (the ONNX export, same threads) in this process.
 
     Rounds interleave T(1), T(n) and the encode; the figure is the median of the rounds'
-    differences. Needs the index and its ONNX export in `index_dir`.
+    differences. Needs the index and its ONNX export in `index_dir`. Each round's times, and the
+    load average before and after, go into `facts` (the machine may be shared).
     """
     from bot.onnx_encoder import OnnxEncoder, onnx_dir
 
@@ -409,12 +413,22 @@ def bulk_ask_figure(corpus_dir: Path, index_dir: Path, config: BenchConfig, ques
 
     encoder = OnnxEncoder(onnx_dir(index_dir, config.model), config.model, config.threads)
     encoder.encode(questions)  # warm, as the serving process is after its first batch
-    extra, encodes = [], []
+    extra, encodes, ones = [], [], []
+    load_before = [round(x, 2) for x in os.getloadavg()]
     for _ in range(config.repeats):
         one = ask(1)
+        ones.append(one)
         extra.append(ask(len(questions)) - one)
         encodes.append(_timed(lambda: encoder.encode(questions))[0])
     n = len(questions)
+    if facts is not None:
+        facts["ask_bulk_rounds"] = {
+            "t1": [round(x, 3) for x in ones],
+            f"t{n}_minus_t1": [round(x, 3) for x in extra],
+            "encode": [round(x, 3) for x in encodes],
+            "load_average_before": load_before,
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        }
     return Figure(
         "ask_bulk",
         f"ask --json, {n} questions on stdin: T({n}) - T(1)",
@@ -651,8 +665,12 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
                 absolute=True,
             ),
         ]
+
+    if "serve" in config.sections or "bulk" in config.sections:
+        if "serve" not in config.sections:
+            run_build_process(settings)  # the index and export, if a section before did not make them
         progress(f"bulk answering: ask --json with {len(burst)} questions on stdin")
-        figures.append(bulk_ask_figure(corpus_dir, index_dir, config, burst))
+        figures.append(bulk_ask_figure(corpus_dir, index_dir, config, burst, facts))
 
     st = None
     if "compare" in config.sections:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -13,7 +14,7 @@ import numpy as np
 
 from .choose import DEFAULT_WEIGHTS, Choice, Weights, choose
 from .encoder import Encoder
-from .helper import HelperThread
+from .helper import HelperThread, Pending
 from .retrieve import Retriever, Scorer, Words
 from .store import SentenceData, Store
 
@@ -25,6 +26,8 @@ OVERLAP_LIMIT = 32
 # Questions per encode in bulk answering (answer_batches): the evaluation's batch since it began,
 # so its vectors, and figures, stay the same.
 BULK_BATCH = 64
+# Batches queued on the helper for encoding ahead of the one being ranked, in a run of several.
+ENCODES_AHEAD = 2
 _LETTER = re.compile(r"[^\W\d_]")
 NOT_FOUND = "The articles don't say."
 
@@ -148,8 +151,9 @@ class Answerer:
         """Answer cleaned questions, yielding the answers of each `batch` of them in order.
 
         A batch is one encode; a batch of up to OVERLAP_LIMIT has its word evidence scored on the
-        helper thread during the encode; in a longer run the helper encodes the next batch while
-        this thread ranks the current one, so bulk answering uses two cores.
+        helper thread during the encode; a longer run is encoded on the helper, batch after batch
+        without waiting, while this thread scores the words of the batch being encoded and ranks
+        the one before, so bulk answering uses two cores.
         """
         return (
             [self._answer(q, c) for q, c in zip(chunk, choices, strict=True)]
@@ -175,22 +179,32 @@ class Answerer:
             vectors = self.encoder.encode(chunks[0])
             yield chunks[0], self._rank_encoded(chunks[0], vectors, pending_words.result())
             return
-        if len(chunks) == 1:
-            yield chunks[0], self._rank_encoded(chunks[0], self.encoder.encode(chunks[0]))
-            return
-        pending = self.helper.submit(partial(self.encoder.encode, chunks[0]))
+        # the helper encodes the next two batches while this thread ranks one, so it never waits here
+        encodes = deque(self.helper.submit(partial(self.encoder.encode, c)) for c in chunks[:ENCODES_AHEAD])
         for n, chunk in enumerate(chunks):
-            vectors = pending.result()
-            if n + 1 < len(chunks):  # encode the next batch there while this one is ranked here
-                pending = self.helper.submit(partial(self.encoder.encode, chunks[n + 1]))
-            yield chunk, self._rank_encoded(chunk, vectors)
+            words = self._words_while(chunk, encodes[0])
+            vectors = encodes.popleft().result()
+            if n + ENCODES_AHEAD < len(chunks):
+                encodes.append(self.helper.submit(partial(self.encoder.encode, chunks[n + ENCODES_AHEAD])))
+            yield chunk, self._rank_encoded(chunk, vectors, words)
+
+    def _words_while(self, questions: list[str], encoding: Pending[np.ndarray]) -> list[Words | None]:
+        """The word evidence of the first questions, scored while their batch is still being encoded
+        (at most OVERLAP_LIMIT of them, so their per-sentence arrays stay few)."""
+        words: list[Words | None] = []
+        while len(words) < min(len(questions), OVERLAP_LIMIT) and not encoding.done():
+            words.append(self.retriever.words(questions[len(words)]))
+        return words
 
     def _rank_encoded(
         self, questions: list[str], vectors: np.ndarray, words: list[Words | None] | None = None
     ) -> list[Choice]:
-        if words is None:
-            return [self.rank(q, v) for q, v in zip(questions, vectors, strict=True)]
-        return [self.rank(q, v, w) for q, v, w in zip(questions, vectors, words, strict=True)]
+        """Rank each question; `words` holds the word evidence of the first questions, if scored already."""
+        known = words or []
+        return [
+            self.rank(q, v, known[n] if n < len(known) else None)
+            for n, (q, v) in enumerate(zip(questions, vectors, strict=True))
+        ]
 
     def _words(self, questions: list[str]) -> list[Words | None]:
         return [self.retriever.words(q) for q in questions]

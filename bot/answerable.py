@@ -11,8 +11,10 @@ they mean the same over one article or thousands.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from functools import lru_cache
+from typing import Any
 
 from .words import STOPWORDS, terms
 
@@ -180,23 +182,45 @@ class Facts:
     reason: bool
 
 
+class LazyFacts:
+    """The kinds of fact one sentence holds, as Facts, each worked out when first read and then
+    kept: `holds` reads one to three of them for a question, so a sentence that is a candidate
+    for a few questions costs a few regular-expression searches, not all of them."""
+
+    def __init__(self, sentence: str) -> None:
+        self.sentence = sentence
+
+    def __getattr__(self, name: str) -> Any:  # only called for a fact not worked out yet
+        try:
+            rule = _FACT_RULES[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
+        value = rule(self)
+        setattr(self, name, value)
+        return value
+
+
+_FACT_RULES: dict[str, Callable[[LazyFacts], Any]] = {
+    "all_numbers": lambda f: _numbers(f.sentence),
+    "numbers": lambda f: frozenset(n for n in f.all_numbers if not _YEAR.match(n)),
+    "years": lambda f: frozenset(n for n in f.all_numbers if _YEAR.match(n)),
+    "dated": lambda f: bool(_MONTH.search(f.sentence.lower())),
+    "money": lambda f: bool(f.all_numbers) and bool(_MONEY.search(f.sentence)),
+    "duration": lambda f: bool(_DURATION.search(f.sentence)),
+    "age": lambda f: bool(_AGE.search(f.sentence)),
+    "clock": lambda f: bool(_CLOCK.search(f.sentence)),
+    "names": lambda f: frozenset(w.lower() for w in _CAPITALISED.findall(f.sentence[1:])),
+    "reason": lambda f: bool(_REASON.search(f.sentence)),
+}
+
+
 def facts(sentence: str) -> Facts:
     """What kinds of fact a sentence holds."""
-    numbers = _numbers(sentence)
-    return Facts(
-        numbers=frozenset(n for n in numbers if not _YEAR.match(n)),
-        years=frozenset(n for n in numbers if _YEAR.match(n)),
-        dated=bool(_MONTH.search(sentence.lower())),
-        money=bool(_MONEY.search(sentence)) and bool(numbers),
-        duration=bool(_DURATION.search(sentence)),
-        age=bool(_AGE.search(sentence)),
-        clock=bool(_CLOCK.search(sentence)),
-        names=frozenset(w.lower() for w in _CAPITALISED.findall(sentence[1:])),
-        reason=bool(_REASON.search(sentence)),
-    )
+    lazy = LazyFacts(sentence)
+    return Facts(**{f.name: getattr(lazy, f.name) for f in fields(Facts)})
 
 
-def holds(ask: Ask, f: Facts) -> bool:
+def holds(ask: Ask, f: Facts | LazyFacts) -> bool:
     """True when the sentence holds a fact of the asked kind that the question does not give."""
     kind = ask.kind
     if kind == "age":

@@ -469,8 +469,9 @@ def start(ctx: click.Context) -> None:
     "--sections",
     default="build,serve,compare,eval",
     show_default=True,
-    help="Which parts to run: build (child builds, reindex), serve (fresh serving processes), "
-    "compare (in-process build, txtai), eval.",
+    help="Which parts to run: build (child builds, reindex), serve (fresh serving processes, and the "
+    "bulk figure), bulk (only `ask --json` with --burst questions on stdin), compare (in-process build, "
+    "txtai), eval.",
 )
 @click.pass_context
 def bench(

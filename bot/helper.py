@@ -16,6 +16,10 @@ class Pending(Generic[T]):
     def __init__(self) -> None:
         self._reply: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
 
+    def done(self) -> bool:
+        """Whether the job has finished (its result is waiting)."""
+        return not self._reply.empty()
+
     def result(self) -> T:
         """The function's return value, or its exception raised here."""
         ok, value = self._reply.get()

@@ -118,7 +118,7 @@ class Retriever:
             ],
             dtype=bool,
         )
-        self._facts: dict[int, answerable.Facts] = {}  # per sentence, worked out when first a candidate
+        self._facts: dict[int, answerable.LazyFacts] = {}  # per sentence, worked out when first a candidate
         df = words.sentences.document_frequency().astype(np.float64)
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
@@ -210,11 +210,11 @@ class Retriever:
         )
         return own, context
 
-    def sentence_facts(self, i: int) -> answerable.Facts:
-        """The facts sentence `i` holds (worked out when first a candidate, then kept)."""
+    def sentence_facts(self, i: int) -> answerable.Facts | answerable.LazyFacts:
+        """The facts sentence `i` holds (each worked out when first read, then kept)."""
         f = self._facts.get(i)
         if f is None:
-            f = self._facts[i] = answerable.facts(self.index.sentences[i].text)
+            f = self._facts[i] = answerable.LazyFacts(self.index.sentences[i].text)
         return f
 
     def kind(self, question: str) -> np.ndarray:

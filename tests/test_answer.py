@@ -159,7 +159,7 @@ def test_words_scored_while_the_question_is_encoded_give_the_same_answers(answer
     questions = [q for q, *_ in ANSWERABLE] + UNRELATED
     assert [answerer.answer(q) for q in questions] == [serial.answer(q) for q in questions]
     assert answerer.answer_many(questions) == serial.answer_many(questions)
-    burst = (questions * 3)[: OVERLAP_LIMIT + 5]  # beyond the limit: scored after the encode
+    burst = (questions * 3)[: OVERLAP_LIMIT + 5]  # beyond the limit: encoded on the helper, words scored here
     assert answerer.answer_many(burst) == serial.answer_many(burst)
 
 
@@ -172,6 +172,27 @@ def test_bulk_answers_encoded_on_the_helper_batch_by_batch_are_the_same(answerer
     assert [len(b) for b in batches] == [BULK_BATCH, BULK_BATCH, 7]
     assert [a for b in batches for a in b] == serial.answer_many(bulk)
     assert [a.question for a in answerer.answer_many(bulk)] == bulk
+
+
+def test_eval_counts_are_those_of_asking_each_question_alone(answerer):
+    """`eval` ranks through the batched path (several batches, encoded ahead on the helper); what it
+    counts is what a user asking the questions one by one would get."""
+    from bot.evaluate import Item, evaluate, fold
+
+    answerable = [Item(q, (fragment,), doc) for q, doc, fragment in ANSWERABLE] * 4
+    items = answerable + [Item(q, ()) for q in UNRELATED]
+    assert len(items) > BULK_BATCH
+    report = evaluate(answerer, items)
+    alone = [answerer.answer(i.question) for i in items]
+    right = sum(
+        a.answered and fold(i.gold[0]) in fold(a.citations[0].text)
+        for i, a in zip(items, alone, strict=True)
+        if i.answerable
+    )
+    assert (report.answerable, report.unanswerable) == (len(answerable), len(UNRELATED))
+    assert report.right == right
+    assert report.missed == sum(not a.answered for i, a in zip(items, alone, strict=True) if i.answerable)
+    assert report.declined == sum(not a.answered for i, a in zip(items, alone, strict=True) if not i.answerable)
 
 
 # --- questions that cannot be asked ----------------------------------------------------------

@@ -251,6 +251,33 @@ def test_a_slow_pipe_gets_each_answer_before_sending_the_next_question(indexed):
     assert child.stdout.read() == ""
 
 
+def test_piped_lines_are_answered_in_chunks_of_what_has_arrived():
+    """`ask` takes standard input in chunks: the first line as soon as it comes (the pipe still
+    open), then whatever has arrived, never more than the chunk size, in order, blank lines skipped."""
+    import threading
+
+    read_fd, write_fd = os.pipe()
+    reader = open(read_fd, encoding="utf-8")  # closed below, once the reading thread is done
+    writer = open(write_fd, "w", encoding="utf-8")
+    try:
+        chunks = cli_module._Lines(reader).chunks(3)
+        writer.write("First question?\n\n")
+        writer.flush()
+        first: list[list[str]] = []
+        taker = threading.Thread(target=lambda: first.append(next(chunks)), daemon=True)
+        taker.start()
+        taker.join(timeout=60)  # a guard against a hang, not a timing: more input might never come
+        assert first == [["First question?"]]
+        writer.write("".join(f"Question {n}?\n" for n in range(8)))
+        writer.close()
+        rest = list(chunks)
+    finally:
+        writer.close()
+        reader.close()
+    assert [line for chunk in rest for line in chunk] == [f"Question {n}?" for n in range(8)]
+    assert all(1 <= len(chunk) <= 3 for chunk in rest)
+
+
 def test_run_with_the_bot_api_unreachable_is_three_lines_at_most(indexed):
     """No library chatter, no traceback, one line per problem; the last line says what to do."""
     corpus_dir, index_dir, _ = indexed
