@@ -20,7 +20,8 @@ warm-up pass over as many other questions (test questions).
 Measured per size, both stores in the same process on the same vectors:
 - dense query at k = 64: per-question wall time through the driver (pgvector: one SELECT on the
   pinned version's partition; FAISS: index.search with 1 thread, as the bot), p50 and p95;
-  recall@64 = share of the exact top 64 (brute-force inner product in numpy) found;
+  recall@64 = share of the exact top 64 (brute-force inner product in numpy) found; recall@10 = share
+  of the exact top 10 among the first 10 returned;
 - build: FAISS graph (bot.index.make_faiss) against the PostgreSQL write (COPY of every row, the
   HNSW and postings indexes) and the pointer switch;
 - lexical: BM25 best 64 sentences for the question's words, PostgreSQL (stored postings) against
@@ -80,6 +81,8 @@ class Row:
     faiss_mb: float
     pg_sweep: dict | None = None  # ef_search -> [p50 ms, p95 ms, recall@64, recall@64 within TIE cosine]
     faiss_near_recall: float | None = None
+    faiss_recall10: float | None = None  # the first 10 returned against the exact 10
+    pg_recall10: float | None = None
     fts_build_s: float | None = None  # --fts: PostgreSQL full-text search as the lexical side instead
     fts_p50_ms: float | None = None
     fts_p95_ms: float | None = None
@@ -213,9 +216,14 @@ def measure(
         pg_switch = time.perf_counter() - t0
         build.drop_old()
     exact, kth = exact_top(index.vectors, timed, K)
+    exact10, _ = exact_top(index.vectors, timed, 10)
 
     def recall(found: list[np.ndarray]) -> float:
         return float(np.mean([len(set(f.tolist()) & e) / K for f, e in zip(found, exact, strict=True)]))
+
+    def recall10(found: list[np.ndarray]) -> float:
+        """Share of the exact 10 nearest among the first 10 returned (both stores return best first)."""
+        return float(np.mean([len(set(f[:10].tolist()) & e) / 10 for f, e in zip(found, exact10, strict=True)]))
 
     def near_recall(found: list[np.ndarray]) -> float:
         """Share of the k returned whose cosine is within TIE of the exact k-th best (near-ties count)."""
@@ -251,7 +259,7 @@ def measure(
                 ids = reader.nearest(q, K)
                 pg_times.append(time.perf_counter() - t0)
                 pg_found.append(ids)
-            sweep[ef] = [*percentiles(pg_times), recall(pg_found), near_recall(pg_found)]
+            sweep[ef] = [*percentiles(pg_times), recall(pg_found), near_recall(pg_found), recall10(pg_found)]
             print(
                 f"  ef_search {ef}: p50/p95 {sweep[ef][0]:.2f}/{sweep[ef][1]:.2f} ms, recall@64 {sweep[ef][2]:.3f} "
                 f"(within {TIE} cosine: {sweep[ef][3]:.3f})",
@@ -273,7 +281,7 @@ def measure(
             (f"sentences_v{version}", f"postings_v{version}"),
         ).fetchone()[0]
     f50, f95 = percentiles(faiss_times)
-    p50, p95, pg_recall, _ = sweep[ef_values[0]]
+    p50, p95, pg_recall, _, pg_recall10 = sweep[ef_values[0]]
     lm50, lm95 = percentiles(lex_mem_times)
     lp50, lp95 = percentiles(lex_pg_times)
     row = Row(
@@ -297,6 +305,7 @@ def measure(
     )
     row.pg_sweep = sweep
     row.faiss_near_recall = near_recall(faiss_found)
+    row.faiss_recall10, row.pg_recall10 = recall10(faiss_found), pg_recall10
     if fts:
         row.fts_build_s, row.fts_p50_ms, row.fts_p95_ms, row.fts_overlap = full_text(store, index, version, texts)
     return row
@@ -437,14 +446,15 @@ def main() -> None:
         f"ef_search {args.ef_search[0]}, k {K}, {args.queries} questions; HNSW m {args.m}, ef_construction {args.ef_construction}\n"
     )
     print(
-        "| sentences | FAISS build | PG write | PG switch | FAISS p50 / p95 | FAISS recall@64 | pgvector p50 / p95 | pgvector recall@64 | PG size | FAISS size |"
+        "| sentences | FAISS build | PG write | PG switch | FAISS p50 / p95 | FAISS recall@64 / @10 | pgvector p50 / p95 | pgvector recall@64 / @10 | PG size | FAISS size |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r.sentences:,} | {r.faiss_build_s:.1f} s | {r.pg_write_s:.1f} s | {r.pg_switch_ms:.1f} ms "
-            f"| {r.faiss_p50_ms:.2f} / {r.faiss_p95_ms:.2f} ms | {r.faiss_recall:.3f} "
-            f"| {r.pg_p50_ms:.2f} / {r.pg_p95_ms:.2f} ms | {r.pg_recall:.3f} | {r.pg_mb:,.0f} MB | {r.faiss_mb:,.0f} MB |"
+            f"| {r.faiss_p50_ms:.2f} / {r.faiss_p95_ms:.2f} ms | {r.faiss_recall:.3f} / {r.faiss_recall10:.3f} "
+            f"| {r.pg_p50_ms:.2f} / {r.pg_p95_ms:.2f} ms | {r.pg_recall:.3f} / {r.pg_recall10:.3f} "
+            f"| {r.pg_mb:,.0f} MB | {r.faiss_mb:,.0f} MB |"
         )
     print("\n| sentences | lexical, embedded p50 / p95 | lexical, PostgreSQL p50 / p95 | same best sets |")
     print("|---:|---:|---:|---:|")
@@ -458,7 +468,7 @@ def main() -> None:
     )
     print("|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        for ef, (p50, p95, rec, near) in r.pg_sweep.items():
+        for ef, (p50, p95, rec, near, _) in r.pg_sweep.items():
             print(
                 f"| {r.sentences:,} | {ef} | {p50:.2f} / {p95:.2f} ms | {rec:.3f} | {near:.3f} | {r.faiss_near_recall:.3f} |"
             )
