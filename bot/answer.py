@@ -23,8 +23,7 @@ MAX_QUESTION_CHARS = 1000
 # batch scores them one question at a time after its encode, so it never holds all their
 # per-sentence arrays at once (a few arrays of corpus size per question).
 OVERLAP_LIMIT = 32
-# Questions per encode in bulk answering (answer_batches): the evaluation's batch since it began,
-# so its vectors, and figures, stay the same.
+# Questions per encode in bulk answering (answer_batches), taken shortest first.
 BULK_BATCH = 64
 # Batches queued on the helper for encoding ahead of the one being ranked, in a run of several.
 ENCODES_AHEAD = 2
@@ -148,12 +147,15 @@ class Answerer:
         return [answer for batch in self.answer_batches(cleaned) for answer in batch]
 
     def answer_batches(self, questions: Sequence[str], batch: int = BULK_BATCH) -> Iterator[list[Answer]]:
-        """Answer cleaned questions, yielding the answers of each `batch` of them in order.
+        """Answer cleaned questions, yielding their answers in order: all at once for more than
+        `batch` of them, else as one list.
 
-        A batch is one encode; a batch of up to OVERLAP_LIMIT has its word evidence scored on the
-        helper thread during the encode; a longer run is encoded on the helper, batch after batch
-        without waiting, while this thread scores the words of the batch being encoded and ranks
-        the one before, so bulk answering uses two cores.
+        Up to `batch` questions are one encode, with the word evidence of up to OVERLAP_LIMIT of
+        them scored on the helper thread during it. More are taken shortest first, `batch` to an
+        encode (questions of like length share one, so little of it is padding, as in one encode
+        of them all): the helper encodes batch after batch without waiting, while this thread
+        scores the words of the batch being encoded and ranks the one before, so bulk answering
+        uses two cores.
         """
         return (
             [self._answer(q, c) for q, c in zip(chunk, choices, strict=True)]
@@ -167,6 +169,17 @@ class Answerer:
     def _ranked_batches(self, questions: list[str], batch: int) -> Iterator[tuple[list[str], list[Choice]]]:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
+        if len(questions) <= batch:
+            yield from self._pipeline(questions, batch)
+            return
+        order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
+        ranked = [c for _, choices in self._pipeline([questions[i] for i in order], batch) for c in choices]
+        choices: list[Choice] = [ranked[0]] * len(questions)
+        for position, i in enumerate(order):
+            choices[i] = ranked[position]
+        yield questions, choices
+
+    def _pipeline(self, questions: list[str], batch: int) -> Iterator[tuple[list[str], list[Choice]]]:
         chunks = [questions[i : i + batch] for i in range(0, len(questions), batch)]
         if not chunks:
             return
