@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 import resource
 import subprocess
 import sys
@@ -41,9 +40,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from quality import held_out, row  # noqa: E402  (benchmarks/quality.py, beside this script)
+
 from bot.answer import Answerer  # noqa: E402
 from bot.choose import DEFAULT_WEIGHTS, Weights  # noqa: E402
-from bot.evaluate import Report, evaluate, read_items  # noqa: E402
+from bot.evaluate import evaluate, read_items  # noqa: E402
 from bot.helper import HelperThread  # noqa: E402
 from bot.service import QAService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -119,22 +120,6 @@ def open_index(encoder: str, corpus: Path, work: Path, threads: int = 1):
     service = QAService(settings)
     service.open()
     return service.index, service.encoder
-
-
-def held_out(answerer: Answerer, items, count: int, seed: int) -> Report:
-    """As benchmarks/quality.py: `count` articles left out of the index, their questions must be declined."""
-    held = set(random.Random(seed).sample(sorted(answerer.index.articles), count))
-    sub = Answerer(answerer.index.without(held), answerer.encoder, answerer.max_citations, answerer.weights)
-    marked = [type(i)(i.question, () if i.doc in held else i.gold, i.doc) for i in items]
-    return evaluate(sub, marked)
-
-
-def row(name: str, report: Report) -> str:
-    d = report.as_dict()
-    p = f"{d['p_at_1']:.3f} ({report.right}/{report.answerable})" if report.answerable else "-"
-    ranking = f"{d['ranking_p_at_1']:.3f}" if report.answerable else "-"
-    declined = f"{d['decline_rate']:.3f} ({report.declined}/{report.unanswerable})" if report.unanswerable else "-"
-    return f"| {name} | {p} | {ranking} | {declined} |"
 
 
 def quality(args: argparse.Namespace) -> None:

@@ -34,8 +34,8 @@ from .corpus import Article
 from .kinds import asked_words
 from .retrieve import Features, Retriever, Words
 from .split import Passage, Sentence
-from .store_pg import PgStore, Pin
-from .words import Postings, WordIndex, terms
+from .store_pg import PgStore, Pin, postings_from_rows
+from .words import WordIndex, terms
 
 # BM25 candidates are read down to this fraction below the k-th score, then cut exactly
 LEXICAL_SLACK = 1e-4
@@ -101,20 +101,6 @@ class CandidateRetriever(Retriever):
         return super().best(among)
 
 
-def _postings(rows: Sequence[tuple[str, int, float]], local: Mapping[int, int], size: int) -> Postings:
-    """Postings over local ids from the database's (term, doc, weight) rows, grouped by term."""
-    vocabulary: dict[str, int] = {}
-    starts = []
-    for n, (term, _, _) in enumerate(rows):
-        if term not in vocabulary:
-            vocabulary[term] = len(vocabulary)
-            starts.append(n)
-    indptr = np.array(starts + [len(rows)], dtype=np.int64)
-    indices = np.array([local[r[1]] for r in rows], dtype=np.int32)
-    weights = np.array([r[2] for r in rows], dtype=np.float32)
-    return Postings(vocabulary, indptr, indices, weights, size)
-
-
 class DatabaseRetriever:
     """Scores a question's candidates read from the database (a bot.retrieve.Scorer)."""
 
@@ -162,12 +148,12 @@ class DatabaseRetriever:
         ]
         sentences = [Sentence(r[1], r[2], r[3], r[4], local_passage[r[5]]) for r in rows]
         word_index = WordIndex(
-            _postings(sentence_postings, local, len(rows)),
-            _postings(passage_postings, local_passage, len(passages)),
+            postings_from_rows(sentence_postings, len(rows), local),
+            postings_from_rows(passage_postings, len(passages), local_passage),
             np.array([r[7] for r in rows], dtype=np.float32),
             np.array([r[9] for r in rows], dtype=bool),
             np.array([r[10] for r in rows], dtype=bool),
-            _postings(name_postings, local, len(rows)),
+            postings_from_rows(name_postings, len(rows), local),
             np.array([r[8] for r in rows], dtype=np.float32),
         )
         vectors = np.array([r[6] for r in rows], dtype=np.float32).reshape(len(rows), self.pin.dimension)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -714,16 +714,25 @@ class Reader:
             ),
             (kind,),
         ).fetchall()
-        vocabulary: dict[str, int] = {}
-        starts = []
-        for n, (term, _, _) in enumerate(rows):
-            if term not in vocabulary:
-                vocabulary[term] = len(vocabulary)
-                starts.append(n)
-        indptr = np.array(starts + [len(rows)], dtype=np.int64)
-        indices = np.array([r[1] for r in rows], dtype=np.int32)
-        weights = np.array([r[2] for r in rows], dtype=np.float32)
-        return Postings(vocabulary, indptr, indices, weights, size)
+        return postings_from_rows(rows, size)
+
+
+def postings_from_rows(
+    rows: Sequence[tuple[str, int, float]], size: int, local: Mapping[int, int] | None = None
+) -> Postings:
+    """Postings from the database's (term, doc, weight) rows ordered by term; `local` renumbers
+    the documents (a question's candidates) when given."""
+    vocabulary: dict[str, int] = {}
+    starts = []
+    for n, (term, _, _) in enumerate(rows):
+        if term not in vocabulary:
+            vocabulary[term] = len(vocabulary)
+            starts.append(n)
+    indptr = np.array(starts + [len(rows)], dtype=np.int64)
+    docs = [r[1] for r in rows] if local is None else [local[r[1]] for r in rows]
+    indices = np.array(docs, dtype=np.int32)
+    weights = np.array([r[2] for r in rows], dtype=np.float32)
+    return Postings(vocabulary, indptr, indices, weights, size)
 
 
 class VersionWatcher:
