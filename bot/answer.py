@@ -8,15 +8,16 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 
 from .choose import DEFAULT_WEIGHTS, Choice, Weights, choose
-from .encoder import Encoder
+from .encoder import Encoder, TokenEncoder
 from .helper import HelperThread, Pending
 from .retrieve import Retriever, Scorer, Words
 from .store import SentenceData, Store
+from .tokens import QuestionTokens, question_tokens
 
 MAX_QUESTION_CHARS = 1000
 # Up to this many questions have their words scored during the encode (Answerer); a bigger
@@ -29,6 +30,14 @@ BULK_BATCH = 64
 ENCODES_AHEAD = 2
 _LETTER = re.compile(r"[^\W\d_]")
 NOT_FOUND = "The articles don't say."
+
+
+class Encoded(NamedTuple):
+    """A batch of questions as encoded: their vectors and, where token vectors are used, each
+    question's content words as token vectors (bot.tokens; None where not used)."""
+
+    vectors: np.ndarray
+    tokens: list[QuestionTokens | None]
 
 
 class QuestionError(ValueError):
@@ -136,6 +145,9 @@ class Answerer:
         self.weights = weights
         self.helper = helper
         self.retriever = retriever
+        projection = retriever.projection
+        # questions are encoded with their token vectors when the index has token vectors too
+        self._token_encoder = encoder if projection is not None and isinstance(encoder, TokenEncoder) else None
 
     def answer(self, question: str) -> Answer:
         """Answer one question (raises QuestionError for unusable input)."""
@@ -185,23 +197,34 @@ class Answerer:
             return
         if self.helper is None:
             for chunk in chunks:
-                yield chunk, self._rank_encoded(chunk, self.encoder.encode(chunk))
+                yield chunk, self._rank_encoded(chunk, self.encode(chunk))
             return
         if len(chunks) == 1 and len(chunks[0]) <= OVERLAP_LIMIT:
             pending_words = self.helper.submit(partial(self._words, chunks[0]))
-            vectors = self.encoder.encode(chunks[0])
-            yield chunks[0], self._rank_encoded(chunks[0], vectors, pending_words.result())
+            encoded = self.encode(chunks[0])
+            yield chunks[0], self._rank_encoded(chunks[0], encoded, pending_words.result())
             return
         # the helper encodes the next two batches while this thread ranks one, so it never waits here
-        encodes = deque(self.helper.submit(partial(self.encoder.encode, c)) for c in chunks[:ENCODES_AHEAD])
+        encodes = deque(self.helper.submit(partial(self.encode, c)) for c in chunks[:ENCODES_AHEAD])
         for n, chunk in enumerate(chunks):
             words = self._words_while(chunk, encodes[0])
-            vectors = encodes.popleft().result()
+            encoded = encodes.popleft().result()
             if n + ENCODES_AHEAD < len(chunks):
-                encodes.append(self.helper.submit(partial(self.encoder.encode, chunks[n + ENCODES_AHEAD])))
-            yield chunk, self._rank_encoded(chunk, vectors, words)
+                encodes.append(self.helper.submit(partial(self.encode, chunks[n + ENCODES_AHEAD])))
+            yield chunk, self._rank_encoded(chunk, encoded, words)
 
-    def _words_while(self, questions: list[str], encoding: Pending[np.ndarray]) -> list[Words | None]:
+    def encode(self, questions: list[str]) -> Encoded:
+        """Encode cleaned questions: vectors, and their words' token vectors where those are used."""
+        if self._token_encoder is None or self.retriever.projection is None:
+            return Encoded(self.encoder.encode(questions), [None] * len(questions))
+        projection = self.retriever.projection
+        vectors, views = self._token_encoder.encode_tokens(questions)
+        tokens: list[QuestionTokens | None] = [
+            question_tokens(view, q, projection) for q, view in zip(questions, views, strict=True)
+        ]
+        return Encoded(vectors, tokens)
+
+    def _words_while(self, questions: list[str], encoding: Pending[Encoded]) -> list[Words | None]:
         """The word evidence of the first questions, scored while their batch is still being encoded
         (at most OVERLAP_LIMIT of them, so their per-sentence arrays stay few)."""
         words: list[Words | None] = []
@@ -210,25 +233,29 @@ class Answerer:
         return words
 
     def _rank_encoded(
-        self, questions: list[str], vectors: np.ndarray, words: list[Words | None] | None = None
+        self, questions: list[str], encoded: Encoded, words: list[Words | None] | None = None
     ) -> list[Choice]:
         """Rank each question; `words` holds the word evidence of the first questions, if scored already."""
         known = words or []
         return [
-            self.rank(q, v, known[n] if n < len(known) else None)
-            for n, (q, v) in enumerate(zip(questions, vectors, strict=True))
+            self.rank(q, v, known[n] if n < len(known) else None, f)
+            for n, (q, v, f) in enumerate(zip(questions, encoded.vectors, encoded.tokens, strict=True))
         ]
 
     def _words(self, questions: list[str]) -> list[Words | None]:
         return [self.retriever.words(q) for q in questions]
 
-    def rank(self, question: str, vector: np.ndarray, words: Words | None = None) -> Choice:
-        """All candidate sentences ranked, with the answer/decline decision."""
-        return choose(self.retriever.features(vector, question, words), self.max_citations, self.weights)
+    def rank(
+        self, question: str, vector: np.ndarray, words: Words | None = None, tokens: QuestionTokens | None = None
+    ) -> Choice:
+        """All candidate sentences ranked, with the answer/decline decision (`tokens`: see Encoded)."""
+        return choose(self.retriever.features(vector, question, words, tokens), self.max_citations, self.weights)
 
-    def answer_vector(self, question: str, vector: np.ndarray, words: Words | None = None) -> Answer:
-        """Answer a cleaned question whose vector is already encoded (and maybe its `words`)."""
-        return self._answer(question, self.rank(question, vector, words))
+    def answer_vector(
+        self, question: str, vector: np.ndarray, words: Words | None = None, tokens: QuestionTokens | None = None
+    ) -> Answer:
+        """Answer a cleaned question whose vector (and tokens, see Encoded) is already encoded."""
+        return self._answer(question, self.rank(question, vector, words, tokens))
 
     def _answer(self, question: str, choice: Choice) -> Answer:
         if choice.answered:

@@ -21,6 +21,8 @@ RANK_FIELDS = (
     "rare_context",
     "focus_coverage",
     "previous_coverage",
+    "soft_focus",
+    "soft_coverage",
 )
 DECLINE_FIELDS = (
     "score",
@@ -31,6 +33,9 @@ DECLINE_FIELDS = (
     "margin",
     "weighted_coverage",
     "unheld",
+    "soft_focus",
+    "name_context",
+    "soft_coverage",
 )
 
 
@@ -43,25 +48,51 @@ class Weights:
     """
 
     dense: float = 1.0
-    context: float = 0.8
-    lexical: float = 0.04
-    coverage: float = 0.166
-    kind: float = 0.03
-    holds: float = 0.226
+    context: float = 0.25
+    lexical: float = 0.0
+    coverage: float = 0.02
+    kind: float = 0.0
+    holds: float = 0.221
     holds_context: float = 0.0
-    rare_coverage: float = 0.03
-    rare_context: float = 0.542
-    focus_coverage: float = 0.138
-    previous_coverage: float = 0.126
+    rare_coverage: float = 0.0
+    rare_context: float = 0.913
+    focus_coverage: float = 0.001
+    previous_coverage: float = 0.123
+    soft_focus: float = 1.292
+    soft_coverage: float = 0.784
     # decline model: logistic regression on features of the best sentence (DECLINE_FIELDS); its
-    # boundary declines 45% of the pooled must-decline cases of the fitting data (tune.py)
-    decline_bias: float = -3.913
-    decline: tuple[float, ...] = (0.786, 1.052, 1.455, 0.627, 0.074, 1.282, 2.205, -0.713)
+    # boundary declines 50% of the pooled must-decline cases of the fitting data (tune.py)
+    decline_bias: float = -6.725
+    decline: tuple[float, ...] = (0.849, 0.345, 0.478, 0.827, 0.003, 1.863, 0.988, -0.576, 1.876, 0.667, 1.281)
     # further citations: within this score distance of the best
     follow_margin: float = 0.06
+    # used instead where the soft features are exact-word stand-ins (a model without token vectors)
+    without_tokens: Weights | None = None
+
+    def for_features(self, features: Features) -> Weights:
+        """These weights, or those fitted without token vectors where the features have none."""
+        if features.token_vectors or self.without_tokens is None:
+            return self
+        return self.without_tokens
 
 
-DEFAULT_WEIGHTS = Weights()
+# Fitted by `tune.py --without-tokens`: the soft features are then focus_coverage and rare_coverage.
+WORD_WEIGHTS = Weights(
+    context=0.8,
+    lexical=0.04,
+    coverage=0.166,
+    kind=0.03,
+    holds=0.226,
+    rare_coverage=0.03,
+    rare_context=0.542,
+    focus_coverage=0.138,
+    previous_coverage=0.126,
+    soft_focus=0.0,
+    soft_coverage=0.0,
+    decline_bias=-4.519,
+    decline=(0.584, 1.157, 0.784, 0.685, 0.141, 1.21, 1.575, -0.711, 0.989, 0.753, 0.784),
+)
+DEFAULT_WEIGHTS = Weights(without_tokens=WORD_WEIGHTS)
 
 
 @dataclass(frozen=True)
@@ -77,6 +108,7 @@ class Choice:
 
 def score(features: Features, w: Weights = DEFAULT_WEIGHTS) -> np.ndarray:
     """One score per candidate sentence."""
+    w = w.for_features(features)
     total = w.dense * features.dense
     for name in RANK_FIELDS[1:]:
         weight = getattr(w, name)
@@ -96,6 +128,9 @@ def decline_inputs(features: Features, best: int, best_score: float, runner_up: 
         best_score - runner_up,
         float(features.weighted_coverage[best]),
         float(features.required and not features.holds_context[best]),  # asked for a number; none there
+        float(features.soft_focus[best]),
+        float(features.name_context[best]),
+        float(features.soft_coverage[best]),
     ]
 
 
@@ -109,6 +144,7 @@ def choose(features: Features, limit: int = 3, w: Weights = DEFAULT_WEIGHTS) -> 
     """Rank the candidates; keep the best and up to `limit - 1` close runners-up."""
     if len(features.ids) == 0:
         return Choice([], [], 0, False, 0.0)
+    w = w.for_features(features)
     scores = score(features, w).tolist()  # ~100 candidates: Python's sort beats numpy's call overhead
     order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)  # stable: ties keep id order
     ids = features.ids.tolist()
@@ -116,4 +152,6 @@ def choose(features: Features, limit: int = 3, w: Weights = DEFAULT_WEIGHTS) -> 
     runner_up = ranked[1] if len(ranked) > 1 else ranked[0] - 1.0
     conf = confidence(decline_inputs(features, order[0], ranked[0], runner_up), w)
     cited = sum(1 for s in ranked[:limit] if s >= ranked[0] - w.follow_margin)
+    if features.required and not features.holds_context[order[0]]:
+        conf = 0.0  # asked for a number, amount, age, duration or time, and the best passage holds none
     return Choice(ids=[ids[i] for i in order], scores=ranked, cited=cited, answered=conf >= 0.5, confidence=conf)

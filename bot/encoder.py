@@ -6,11 +6,14 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from .settings import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from .tokens import TokenView
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,13 @@ class Encoder(Protocol):
     def dimension(self) -> int: ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TokenEncoder(Encoder, Protocol):
+    """An Encoder that also gives each text's token vectors from the same pass (bot.tokens)."""
+
+    def encode_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenView]]: ...
 
 
 def resolve_model(name: str) -> Path:
@@ -101,3 +111,25 @@ class SentenceTransformerEncoder:
             show_progress_bar=progress,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def encode_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenView]]:
+        """The vectors of `encode` and, from the same pass, each text's token vectors."""
+        from .tokens import TokenView
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        rows = self._model.encode(list(texts), batch_size=self.batch_size, output_value=None, convert_to_numpy=False)
+        tokenizer = self._model.tokenizer
+        vectors, views = [], []
+        for text, row in zip(texts, rows, strict=True):
+            mask = row["attention_mask"].bool()
+            encoded = tokenizer(
+                text, truncation=True, max_length=self._model.max_seq_length, return_offsets_mapping=True
+            )
+            tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+            token_vectors = row["token_embeddings"][mask].float().numpy()
+            if len(tokens) != len(token_vectors):
+                raise ModelError(f"the tokenizer gave {len(tokens)} tokens but the model {len(token_vectors)}")
+            vectors.append(row["sentence_embedding"].float().numpy())
+            views.append(TokenView(token_vectors, tokens, [(int(a), int(b)) for a, b in encoded["offset_mapping"]]))
+        return normalise(np.stack(vectors)), views

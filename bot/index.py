@@ -24,14 +24,16 @@ import faiss
 import numpy as np
 
 from .corpus import Article, Corpus, CorpusError
-from .encoder import Encoder
+from .encoder import Encoder, TokenEncoder
 from .files import atomic_write, fsync_files
 from .split import Passage, Sentence, split_articles
+from .tokens import TOKENS_FILE, TokenVectors, projection_for, quantise, sentence_rows
 from .words import WordIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 2: sentences are embedded with their article title; 3: the word index is required
+FORMAT_VERSION = 4  # 2: sentences are embedded with their article title; 3: the word index is required;
+# 4: token vectors (bot.tokens) where the model has a fitted projection
 CURRENT = "CURRENT"
 VECTORS = "vectors.npy"
 FAISS_FILE = "sentences.faiss"
@@ -83,6 +85,18 @@ class LazyEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.load().encode(texts)
+
+    def token_encoder(self) -> TokenEncoder | None:
+        """The loaded encoder, if it gives token vectors too."""
+        encoder = self.load()
+        return encoder if isinstance(encoder, TokenEncoder) else None
+
+
+def _token_encoder(encoder: Encoder) -> TokenEncoder | None:
+    """The encoder as one that gives token vectors too, if it does (loading a LazyEncoder's model)."""
+    if isinstance(encoder, LazyEncoder):
+        return encoder.token_encoder()
+    return encoder if isinstance(encoder, TokenEncoder) else None
 
 
 @dataclass
@@ -175,6 +189,10 @@ class Previous(Protocol):
         """text_key(embedding_text(title, sentence)) -> its vector."""
         ...
 
+    def known_tokens(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """text_key(...) -> its token vectors (bot.tokens: codes, scales), where it has them."""
+        ...
+
     def fingerprint(self) -> dict[str, str]:
         """The corpus it was built from (file -> checksum)."""
         ...
@@ -192,10 +210,13 @@ class SentenceIndex:
     manifest: dict
     words: WordIndex
     faiss_index: faiss.Index | None = None
+    tokens: TokenVectors | None = None  # per sentence, where the model has a token projection
 
     def __post_init__(self) -> None:
         if self.faiss_index is None:
             self.faiss_index = make_faiss(self.vectors)
+        if self.tokens is not None and self.tokens.sentences != len(self.sentences):
+            raise ValueError(f"{self.tokens.sentences} sentences of token vectors for {len(self.sentences)} sentences")
 
     @property
     def model(self) -> str:
@@ -224,6 +245,15 @@ class SentenceIndex:
             known[text_key(embedding_text(self.articles[sentence.doc].title, sentence.text))] = vector
         return known
 
+    def known_tokens(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """text_key -> the sentence's token vectors (codes, scales), for a rebuild to reuse."""
+        if self.tokens is None:
+            return {}
+        return {
+            text_key(embedding_text(self.articles[s.doc].title, s.text)): self.tokens.sentence(i)
+            for i, s in enumerate(self.sentences)
+        }
+
     def fingerprint(self) -> dict[str, str]:
         return dict(self.manifest["corpus"])
 
@@ -244,24 +274,41 @@ class SentenceIndex:
         started = time.perf_counter()
         sentences, passages = split_articles(corpus.articles)
         known: dict[str, np.ndarray] = {}
+        known_tokens: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if previous is not None and previous.model == encoder.name and previous.dimension == encoder.dimension:
             known = previous.known_vectors()
+            known_tokens = previous.known_tokens()
+        projection = projection_for(encoder.name, encoder.dimension)
+        if known and not known_tokens:
+            projection = None  # what it replaces was built without token vectors: reuse its vectors as they are
         titles = {a.doc: a.title for a in corpus.articles}
         texts = [embedding_text(titles[s.doc], s.text) for s in sentences]
         keys = [text_key(t) for t in texts]
-        todo = list({k: i for i, k in enumerate(keys) if k not in known}.values())
+        todo = list(
+            {k: i for i, k in enumerate(keys) if k not in known or (projection and k not in known_tokens)}.values()
+        )
         todo.sort(key=lambda i: len(sentences[i].text))  # batches of similar length: less padding
+        with_tokens = _token_encoder(encoder) if projection is not None and todo else None
         vectors = np.zeros((len(sentences), encoder.dimension), dtype=np.float32)
         batch = 256
         for start in range(0, len(todo), batch):
             rows = todo[start : start + batch]
-            encoded = encoder.encode([texts[i] for i in rows])
+            if with_tokens is not None and projection is not None:
+                encoded, views = with_tokens.encode_tokens([texts[i] for i in rows])
+                for row, view in zip(rows, views, strict=True):
+                    own = sentence_rows(view, len(titles[sentences[row].doc]) + 2)  # after "title: "
+                    known_tokens[keys[row]] = quantise(projection.unit(view.vectors[own]))
+            else:
+                encoded = encoder.encode([texts[i] for i in rows])
             for row, vector in zip(rows, encoded, strict=True):
                 known[keys[row]] = vector
             if progress:
                 progress(min(start + batch, len(todo)), len(todo))
         for i, key in enumerate(keys):
             vectors[i] = known[key]
+        tokens = None
+        if projection is not None and all(k in known_tokens for k in keys):
+            tokens = TokenVectors.of([known_tokens[k] for k in keys], projection.dimension)
         fingerprint = corpus.fingerprint()
         old = previous.fingerprint() if previous is not None else {}
         manifest = {
@@ -275,7 +322,8 @@ class SentenceIndex:
             "faiss": "flat" if len(sentences) <= FLAT_LIMIT else "hnsw",
         }
         words = WordIndex.build([s.text for s in sentences], [(p.first, p.last) for p in passages])
-        index = cls({a.doc: a for a in corpus.articles}, sentences, passages, vectors, manifest, words)
+        manifest["tokens"] = tokens is not None
+        index = cls({a.doc: a for a in corpus.articles}, sentences, passages, vectors, manifest, words, tokens=tokens)
         report = BuildReport(
             articles=len(corpus.articles),
             sentences=len(sentences),
@@ -309,7 +357,8 @@ class SentenceIndex:
         manifest["corpus"] = {d: h for d, h in self.fingerprint().items() if d not in docs}
         articles = {d: a for d, a in self.articles.items() if d not in docs}
         words = WordIndex.build([s.text for s in sentences], [(p.first, p.last) for p in passages])
-        return SentenceIndex(articles, sentences, passages, self.vectors[keep], manifest, words)
+        tokens = self.tokens.subset(keep) if self.tokens is not None else None
+        return SentenceIndex(articles, sentences, passages, self.vectors[keep], manifest, words, tokens=tokens)
 
     # --- saving and loading -----------------------------------------------------------------
 
@@ -332,6 +381,9 @@ class SentenceIndex:
             (build_dir / META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
             self.words.save(build_dir / WORDS_FILE)
             files = [VECTORS, FAISS_FILE, META, WORDS_FILE]
+            if self.tokens is not None:
+                self.tokens.save(build_dir / TOKENS_FILE)
+                files.append(TOKENS_FILE)
             fsync_files(build_dir, files)
             manifest = dict(self.manifest)
             manifest["checksums"] = {name: sha256_file(build_dir / name) for name in files}
@@ -358,6 +410,7 @@ class SentenceIndex:
             vectors = np.load(build_dir / VECTORS)
             faiss_index = faiss.read_index(str(build_dir / FAISS_FILE))
             words = WordIndex.load(build_dir / WORDS_FILE, len(meta["sentences"]), len(meta["passages"]))
+            tokens = TokenVectors.load(build_dir / TOKENS_FILE) if TOKENS_FILE in manifest["checksums"] else None
         except (OSError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile) as exc:
             if isinstance(exc, IndexProblem):
                 raise
@@ -376,6 +429,7 @@ class SentenceIndex:
             manifest,
             words,
             faiss_index,
+            tokens,
         )
 
 

@@ -4,6 +4,7 @@ The export (`export_onnx`) needs torch and runs where the index is built. It wri
 folder into a cache beside the index, keyed by the model name:
 
     <index_dir>/models/<key>/model.onnx      transformer + mean pooling + L2 normalisation
+                                             (and the last layer's token vectors, bot.tokens)
     <index_dir>/models/<key>/tokenizer.json  the model's fast tokenizer, unchanged
     <index_dir>/models/<key>/onnx.json       model name, dimension, max_seq_length, checksums
 
@@ -33,6 +34,7 @@ from .index import sha256_file
 
 if TYPE_CHECKING:
     from .encoder import SentenceTransformerEncoder
+    from .tokens import TokenView
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ MODELS_DIR = "models"
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 ONNX_MANIFEST = "onnx.json"
-ONNX_FORMAT = 1
+ONNX_FORMAT = 2  # 2: a second output, the token vectors
 OPSET = 17
 MIN_COSINE = 0.99999  # an export whose vectors differ more from sentence-transformers is refused
 
@@ -182,7 +184,7 @@ def export_onnx(encoder: SentenceTransformerEncoder, index_dir: Path) -> Path:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             tokens = self.model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
@@ -190,7 +192,7 @@ def export_onnx(encoder: SentenceTransformerEncoder, index_dir: Path) -> Path:
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
             mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1), tokens
 
     target = onnx_dir(index_dir, encoder.name)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -205,11 +207,12 @@ def export_onnx(encoder: SentenceTransformerEncoder, index_dir: Path) -> Path:
                 (dummy, torch.ones_like(dummy)),
                 str(work / ONNX_FILE),
                 input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"],
+                output_names=["embedding", "tokens"],
                 dynamic_axes={
                     "input_ids": {0: "batch", 1: "tokens"},
                     "attention_mask": {0: "batch", 1: "tokens"},
                     "embedding": {0: "batch"},
+                    "tokens": {0: "batch", 1: "tokens"},
                 },
                 opset_version=OPSET,
                 dynamo=False,
@@ -278,14 +281,39 @@ class OnnxEncoder:
         except (RuntimeError, ValueError) as exc:  # onnxruntime raises its own RuntimeError subclasses
             raise OnnxProblem(f"onnxruntime cannot load {str(self.folder / ONNX_FILE)!r}: {exc}") from exc
 
-    def _run(self, texts: list[str]) -> np.ndarray:
+    def _tokenize(self, texts: list[str]) -> list:
         # one text: `encode` holds the GIL throughout, where `encode_batch` lets it go and then
         # waits to take it back (up to a switch interval when another thread is busy in Python)
-        encodings = [self.tokenizer.encode(texts[0])] if len(texts) == 1 else self.tokenizer.encode_batch(texts)
+        return [self.tokenizer.encode(texts[0])] if len(texts) == 1 else self.tokenizer.encode_batch(texts)
+
+    def _feeds(self, encodings: list) -> dict[str, np.ndarray]:
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        (vectors,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        (vectors,) = self.session.run(["embedding"], self._feeds(self._tokenize(texts)))
         return vectors
+
+    def encode_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenView]]:
+        """The vectors of `encode` and, from the same run, each text's token vectors (bot.tokens)."""
+        from .tokens import TokenView
+
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        views: list[TokenView | None] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            encodings = self._tokenize([texts[i] for i in rows])
+            vectors, tokens = self.session.run(["embedding", "tokens"], self._feeds(encodings))
+            out[rows] = vectors
+            for n, (i, e) in enumerate(zip(rows, encodings, strict=True)):
+                length = int(sum(e.attention_mask))
+                views[i] = TokenView(
+                    tokens[n, :length], list(e.tokens[:length]), [tuple(o) for o in e.offsets[:length]]
+                )
+        return normalise(out), [v for v in views if v is not None]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text (long inputs in length-sorted batches)."""

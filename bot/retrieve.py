@@ -10,6 +10,7 @@ import numpy as np
 from . import answerable
 from .kinds import asked_words, question_kind
 from .store import Store
+from .tokens import Projection, QuestionTokens, TokenVectors, projection_for
 from .words import STOPWORDS, terms
 
 __all__ = ["STOPWORDS", "Features", "Retriever", "Scorer", "Words", "terms"]
@@ -35,7 +36,13 @@ class Features:
     rare_coverage: np.ndarray  # share of the question's words in the sentence, weighted by general rarity
     rare_context: np.ndarray  # the same over the sentence's passage
     focus_coverage: np.ndarray  # the same for the question's words that are not names
+    name_context: np.ndarray  # share of the question's names (by rarity) its passage holds (1.0: none asked)
     previous_coverage: np.ndarray  # rare_coverage of the sentence before it in its paragraph (0 for a first)
+    # how much of the question's focus, and of all its content words, the sentence says in any
+    # words (bot.tokens); focus_coverage and rare_coverage in their place where token vectors are not used
+    soft_focus: np.ndarray
+    soft_coverage: np.ndarray
+    token_vectors: bool  # whether the two above come from token vectors
     typed: bool  # the question asks for a kind of fact (number, date, person, ...)
     required: bool  # ... one that an answer must hold (a number, date, amount, age, duration, time)
 
@@ -60,6 +67,7 @@ class Words:
     rare_coverage: np.ndarray  # per sentence, as in Features
     rare_context: np.ndarray  # per sentence
     focus_coverage: np.ndarray  # per sentence
+    name_context: np.ndarray  # per sentence
     previous_coverage: np.ndarray  # per sentence
 
 
@@ -72,12 +80,24 @@ class Scorer(Protocol):
         """Of the question vectors it takes."""
         ...
 
+    @property
+    def projection(self) -> Projection | None:
+        """Of the question's token vectors, when the sentences have token vectors (bot.tokens)."""
+        ...
+
     def words(self, question: str) -> Words | None:
         """What the question's words alone give (worked out while the question is encoded), if anything."""
         ...
 
-    def features(self, question_vector: np.ndarray, question: str, words: Words | None = None) -> Features:
-        """Evidence for the candidate sentences; `words` is `self.words(question)` when the caller has it."""
+    def features(
+        self,
+        question_vector: np.ndarray,
+        question: str,
+        words: Words | None = None,
+        tokens: QuestionTokens | None = None,
+    ) -> Features:
+        """Evidence for the candidate sentences; `words` is `self.words(question)` when the caller has it,
+        `tokens` the question's words as token vectors (bot.answer.Encoded) where those are used."""
         ...
 
 
@@ -122,11 +142,17 @@ class Retriever:
         df = words.sentences.document_frequency().astype(np.float64)
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
+        self.tokens: TokenVectors | None = getattr(index, "tokens", None)
+        self._projection = projection_for(index.model, self.dimension) if self.tokens is not None else None
 
     @property
     def dimension(self) -> int:
         """Of the sentence vectors (and so of the question vectors it takes)."""
         return int(self.vectors.shape[1])
+
+    @property
+    def projection(self) -> Projection | None:
+        return self._projection
 
     def idf(self, term: str) -> float:
         """Inverse sentence frequency; a word the corpus never uses counts as the rarest."""
@@ -147,12 +173,13 @@ class Retriever:
         total = sum(idf)
         found = sum(w for t, w in zip(q_set, idf, strict=True) if self.in_corpus(t))
         ask = answerable.parse(question)
-        rare_sentence, rare_passage, focus = self._rare(ask)
+        rare_sentence, rare_passage, focus, names = self._rare(ask)
         return Words(
             ask=ask,
             rare_coverage=rare_sentence,
             rare_context=rare_passage[self.passage_of],
             focus_coverage=focus,
+            name_context=names[self.passage_of],
             previous_coverage=np.where(self.follows, np.roll(rare_sentence, 1), 0.0).astype(np.float32),
             terms=q_terms,
             best=best,
@@ -175,19 +202,26 @@ class Retriever:
         """Whether any sentence uses the word."""
         return term in self.word_index.sentences.vocabulary
 
-    def _rare(self, ask: answerable.Ask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rarity-weighted coverage of the question's words per sentence and per passage, and per
-        sentence of its words that are not names."""
+    def _rare(self, ask: answerable.Ask) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rarity-weighted coverage of the question's words per sentence and per passage, per
+        sentence of its words that are not names, and per passage of its names."""
         total = sum(ask.rarity) or 1.0
         _, per_sentence = self.word_index.sentences.count(ask.terms, ask.rarity)
         _, per_passage = self.word_index.passages.count(ask.terms, ask.rarity)
         focus = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus, strict=True) if f]
         _, per_focus = self.word_index.sentences.count([t for t, _ in focus], [r for _, r in focus])
         focus_total = sum(r for _, r in focus) or 1.0
+        named = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus, strict=True) if not f]
+        if named:
+            _, per_name = self.word_index.passages.count([t for t, _ in named], [r for _, r in named])
+            names = (per_name / sum(r for _, r in named)).astype(np.float32)
+        else:
+            names = np.ones(per_passage.shape, dtype=np.float32)
         return (
             (per_sentence / total).astype(np.float32),
             (per_passage / total).astype(np.float32),
             (per_focus / focus_total).astype(np.float32),
+            names,
         )
 
     def holds(self, ask: answerable.Ask, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -227,10 +261,17 @@ class Retriever:
         used, _ = self.facts.names.count(asked, [1.0] * len(asked))  # how many of a sentence's names it uses
         return (self.facts.name_counts > used).astype(np.float32)
 
-    def features(self, question_vector: np.ndarray, question: str, words: Words | None = None) -> Features:
+    def features(
+        self,
+        question_vector: np.ndarray,
+        question: str,
+        words: Words | None = None,
+        tokens: QuestionTokens | None = None,
+    ) -> Features:
         """Evidence for the candidate sentences: the k nearest vectors and BM25's k best.
 
-        `words` is `self.words(question)` when the caller has it already.
+        `words` is `self.words(question)` when the caller has it already; `tokens` the question's
+        words as token vectors, when token vectors are used (else exact word coverage stands in).
         """
         if words is None:
             words = self.words(question)
@@ -241,6 +282,11 @@ class Retriever:
         candidate[words.best] = True
         ids = np.flatnonzero(candidate)
         holds, holds_context = self.holds(words.ask, ids)
+        focus_coverage, rare_coverage = words.focus_coverage[ids], words.rare_coverage[ids]
+        if tokens is None or self.tokens is None:
+            soft_focus, soft_coverage = focus_coverage, rare_coverage
+        else:
+            soft_focus, soft_coverage = self.tokens.coverage(tokens, ids)
         return Features(
             ids=ids,
             dense=self.vectors[ids] @ q[0],
@@ -254,10 +300,14 @@ class Retriever:
             query_terms=len(words.terms),
             holds=holds,
             holds_context=holds_context,
-            rare_coverage=words.rare_coverage[ids],
+            rare_coverage=rare_coverage,
             rare_context=words.rare_context[ids],
-            focus_coverage=words.focus_coverage[ids],
+            focus_coverage=focus_coverage,
+            name_context=words.name_context[ids],
             previous_coverage=words.previous_coverage[ids],
+            soft_focus=soft_focus,
+            soft_coverage=soft_coverage,
+            token_vectors=tokens is not None and self.tokens is not None,
             typed=words.ask.typed,
             required=words.ask.required,
         )

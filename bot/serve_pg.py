@@ -35,6 +35,7 @@ from .kinds import asked_words
 from .retrieve import Features, Retriever, Words
 from .split import Passage, Sentence
 from .store_pg import PgStore, Pin, postings_from_rows
+from .tokens import Projection, QuestionTokens, TokenVectors, projection_for, unpack
 from .words import WordIndex, terms
 
 # BM25 candidates are read down to this fraction below the k-th score, then cut exactly
@@ -54,6 +55,7 @@ class CandidateView:
     model: str
     words: WordIndex
     nearest_ids: np.ndarray  # the database's nearest sentences, as local ids
+    tokens: TokenVectors | None = None  # their token vectors, where the version has them
 
     @property
     def facts(self) -> WordIndex:
@@ -112,16 +114,27 @@ class DatabaseRetriever:
         self.k = min(candidates, pin.sentences)
         # what facts a sentence holds, kept for the sentences most often candidates (as Retriever keeps them)
         self._facts = functools.lru_cache(maxsize=FACTS_KEPT)(answerable.facts)
+        self._projection = projection_for(pin.manifest["model"], pin.dimension) if pin.manifest.get("tokens") else None
 
     @property
     def dimension(self) -> int:
         return self.pin.dimension
 
+    @property
+    def projection(self) -> Projection | None:
+        return self._projection
+
     def words(self, question: str) -> Words | None:
         """Nothing: the database is asked once, for the words and the vector together."""
         return None
 
-    def features(self, question_vector: np.ndarray, question: str, words: Words | None = None) -> Features:
+    def features(
+        self,
+        question_vector: np.ndarray,
+        question: str,
+        words: Words | None = None,
+        tokens: QuestionTokens | None = None,
+    ) -> Features:
         """Evidence for the candidate sentences (ids are the version's sentence ids)."""
         q = np.ascontiguousarray(question_vector, dtype=np.float32).reshape(-1)
         q_terms = terms(question)
@@ -157,6 +170,10 @@ class DatabaseRetriever:
             np.array([r[8] for r in rows], dtype=np.float32),
         )
         vectors = np.array([r[6] for r in rows], dtype=np.float32).reshape(len(rows), self.pin.dimension)
+        token_vectors = None
+        if self._projection is not None and all(r[11] is not None for r in rows):
+            size = self._projection.dimension
+            token_vectors = TokenVectors.of([unpack(bytes(r[11]), size) for r in rows], size)
         view = CandidateView(
             {},
             sentences,
@@ -165,10 +182,11 @@ class DatabaseRetriever:
             self.pin.manifest["model"],
             word_index,
             np.array([local[i] for i in nearest.tolist()], dtype=np.int64),
+            token_vectors,
         )
         lexical_local = np.array([local[i] for i in lexical.tolist()], dtype=np.int64)
         retriever = CandidateRetriever(view, self.k, self.pin.sentences, document_frequency, lexical_local, self._facts)
-        features = retriever.features(q, question)
+        features = retriever.features(q, question, None, tokens)
         return replace(features, ids=np.array(ids, dtype=np.int64)[features.ids])
 
 

@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from .corpus import Article
 from .db import LOCK_NAMESPACE, DatabaseProblem, connect, pending
 from .index import SentenceIndex, embedding_text, text_key
 from .split import Passage, Sentence
+from .tokens import TokenVectors, pack, projection_for, unpack
 from .words import Postings, WordIndex
 
 log = logging.getLogger(__name__)
@@ -283,9 +284,18 @@ class StoredVectors:
     keys: list[str]
     vectors: np.ndarray
     corpus: dict[str, str]
+    tokens: list[bytes | None] = field(default_factory=list)  # per key, packed (bot.tokens.pack)
 
     def known_vectors(self) -> dict[str, np.ndarray]:
         return dict(zip(self.keys, self.vectors, strict=True))
+
+    def known_tokens(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        projection = projection_for(self.model, self.dimension)
+        if projection is None:
+            return {}
+        return {
+            k: unpack(t, projection.dimension) for k, t in zip(self.keys, self.tokens, strict=True) if t is not None
+        }
 
     def fingerprint(self) -> dict[str, str]:
         return dict(self.corpus)
@@ -385,7 +395,7 @@ class Build:
 
         query = sql.SQL(
             "COPY {} (version, id, doc, paragraph, sentence, text, passage, text_key, embedding, "
-            "term_count, name_count, has_number, has_time) FROM STDIN WITH (FORMAT BINARY)"
+            "term_count, name_count, has_number, has_time, tokens) FROM STDIN WITH (FORMAT BINARY)"
         ).format(_partition("sentences", version))
         titles = {doc: a.title for doc, a in index.articles.items()}
         vectors = np.ascontiguousarray(index.vectors, dtype=np.float32)
@@ -409,8 +419,10 @@ class Build:
                     "real",
                     "boolean",
                     "boolean",
+                    "bytea",
                 ]
             )
+            tokens = index.tokens
             for i, s in enumerate(index.sentences):
                 copy.write_row(
                     (
@@ -427,6 +439,7 @@ class Build:
                         name_counts[i],
                         has_number[i],
                         has_time[i],
+                        pack(*tokens.sentence(i)) if tokens is not None else None,
                     )
                 )
 
@@ -543,7 +556,7 @@ class Reader:
     def around(self, ids: Sequence[int]) -> list[tuple]:
         """The sentences `ids`, the one before each, and every sentence of their passages, in id
         order: (id, doc, paragraph, sentence, text, passage, embedding as float32, term_count,
-        name_count, has_number, has_time)."""
+        name_count, has_number, has_time, tokens as bytes or None)."""
         from psycopg import sql
 
         ids = [int(i) for i in ids]
@@ -559,7 +572,7 @@ class Reader:
             wanted.update(range(first, last + 1))
         query = sql.SQL(
             "SELECT id, doc, paragraph, sentence, text, passage, embedding, term_count, name_count, has_number,"
-            " has_time FROM {} WHERE version = %s AND id = ANY(%s) ORDER BY id"
+            " has_time, tokens FROM {} WHERE version = %s AND id = ANY(%s) ORDER BY id"
         ).format(_partition("sentences", self.version))
         # binary: pgvector's binary loader reads each vector straight into numpy (text parsing costs ms)
         rows = self.connection.execute(query, (self.version, sorted(wanted)), binary=True).fetchall()
@@ -617,15 +630,19 @@ class Reader:
         row = self.connection.execute("SELECT manifest FROM index_versions WHERE id = %s", (self.version,)).fetchone()
         manifest = row[0]
         keys: list[str] = []
+        tokens: list[bytes | None] = []
         chunks: list[np.ndarray] = []
-        query = sql.SQL("SELECT text_key, embedding FROM {} ORDER BY id").format(_partition("sentences", self.version))
+        query = sql.SQL("SELECT text_key, embedding, tokens FROM {} ORDER BY id").format(
+            _partition("sentences", self.version)
+        )
         with self.connection.cursor(name="known_vectors", binary=True) as cursor:
             cursor.execute(query)
             while rows := cursor.fetchmany(10_000):
                 keys += [r[0] for r in rows]
+                tokens += [bytes(r[2]) if r[2] is not None else None for r in rows]
                 chunks.append(np.stack([r[1].to_numpy() for r in rows]).astype(np.float32, copy=False))
         vectors = np.concatenate(chunks) if chunks else np.zeros((0, self.dimension), dtype=np.float32)
-        return StoredVectors(manifest["model"], self.dimension, keys, vectors, dict(manifest["corpus"]))
+        return StoredVectors(manifest["model"], self.dimension, keys, vectors, dict(manifest["corpus"]), tokens)
 
     def all_sentences(self) -> Iterator[Sentence]:
         """Every sentence in id order, streamed (a server-side cursor)."""
@@ -682,8 +699,8 @@ class Reader:
         ]
         rows = c.execute(
             sql.SQL(
-                "SELECT doc, paragraph, sentence, text, passage, embedding, term_count, name_count, has_number, has_time"
-                " FROM {} ORDER BY id"
+                "SELECT doc, paragraph, sentence, text, passage, embedding, term_count, name_count, has_number, has_time,"
+                " tokens FROM {} ORDER BY id"
             ).format(_partition("sentences", self.version))
         ).fetchall()
         sentences = [Sentence(r[0], r[1], r[2], r[3], r[4]) for r in rows]
@@ -703,7 +720,11 @@ class Reader:
             postings["n"],
             np.array([r[7] for r in rows], dtype=np.float32),
         )
-        return SentenceIndex(articles, sentences, passages, vectors, manifest, words=words)
+        projection = projection_for(manifest["model"], self.dimension)
+        tokens = None
+        if projection is not None and rows and all(r[10] is not None for r in rows):
+            tokens = TokenVectors.of([unpack(bytes(r[10]), projection.dimension) for r in rows], projection.dimension)
+        return SentenceIndex(articles, sentences, passages, vectors, manifest, words=words, tokens=tokens)
 
     def _postings(self, kind: str, size: int) -> Postings:
         from psycopg import sql

@@ -62,7 +62,7 @@ def test_migrate_is_one_command_and_safe_to_run_again(database_url: str) -> None
     runner = CliRunner()
     first = runner.invoke(cli, ["db", "migrate"], env={"DATABASE_URL": database_url})
     assert first.exit_code == 0, first.output
-    assert "Applied 2 migration(s): 0001_store, 0002_telegram_state" in first.output
+    assert "Applied 3 migration(s): 0001_store, 0002_telegram_state, 0003_token_vectors" in first.output
     again = runner.invoke(cli, ["db", "migrate"], env={"DATABASE_URL": database_url})
     assert again.exit_code == 0 and "up to date" in again.output
 
