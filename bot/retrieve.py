@@ -142,7 +142,7 @@ class Retriever:
         df = words.sentences.document_frequency().astype(np.float64)
         self._idf = np.log(1.0 + (n + 1) / (df + 0.5))
         self._unseen_idf = float(np.log(1.0 + (n + 1) / 0.5))
-        self.tokens: TokenVectors | None = getattr(index, "tokens", None)
+        self.tokens: TokenVectors | None = index.tokens
         self._projection = projection_for(index.model, self.dimension) if self.tokens is not None else None
 
     @property

@@ -17,6 +17,7 @@ import numpy as np
 
 from .corpus import Article
 from .split import Passage, Sentence
+from .tokens import TokenVectors
 
 
 class DenseSearch(Protocol):
@@ -124,3 +125,8 @@ class Store(DenseSearch, SentenceData, Protocol):
 
     @property
     def facts(self) -> SentenceFacts: ...
+
+    @property
+    def tokens(self) -> TokenVectors | None:
+        """Every sentence's token vectors (bot.tokens), where the model has a token projection."""
+        ...

@@ -15,6 +15,7 @@ from bot.corpus import Article
 from bot.index import SentenceIndex
 from bot.split import Passage, Sentence
 from bot.store import Postings, Store
+from bot.tokens import TokenVectors
 
 from .conftest import ROOT
 from .fakes import FakeEncoder
@@ -84,6 +85,7 @@ class MemoryStore:
     words: MemoryWords
     facts: MemoryFacts
     model: str
+    tokens: TokenVectors | None = None
     searched: list[int] = field(default_factory=list)  # k of each search, to see it was used
 
     def nearest(self, vector: np.ndarray, k: int) -> np.ndarray:
@@ -110,6 +112,7 @@ class MemoryStore:
                 facts.name_counts.copy(),
             ),
             index.model,
+            index.tokens,
         )
 
 
