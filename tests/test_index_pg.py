@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -212,6 +213,7 @@ def test_serving_from_the_database_gives_the_embedded_stores_answers(
     try:
         assert service.open() is None  # the database's version is up to date with the articles
         assert service.version == 1 and isinstance(service.answerer.retriever, DatabaseRetriever)
+        assert service.answerer.retriever.projection is not None  # the token vectors are in the database too
         assert list(service.index.sentences) == wiki_service.index.sentences
         questions = wiki_questions(wiki_service.index)
         embedded = wiki_service.answerer.answer_many(questions)
@@ -296,3 +298,15 @@ def test_questions_in_flight_finish_on_the_version_they_started_on(
         service.close()
     with PgStore(migrated) as store:
         assert store.drop_unused() == [1]  # closed: let go of at once
+
+
+def test_a_rebuild_from_the_database_reuses_the_token_vectors(wiki_service: QAService, migrated: str) -> None:
+    """What a build over a stored version reuses includes each sentence's token vectors, unchanged."""
+    with PgStore(migrated) as store:
+        store.publish(wiki_service.index)
+        stored = store.known_vectors()
+    assert stored is not None
+    ours, theirs = stored.known_tokens(), wiki_service.index.known_tokens()
+    assert ours.keys() == theirs.keys() and len(ours) > 0
+    for key, (codes, scales) in theirs.items():
+        assert np.array_equal(ours[key][0], codes) and np.array_equal(ours[key][1], scales)
