@@ -1,17 +1,17 @@
-"""Word meaning in context: how much of what a question asks about a sentence covers.
+"""Word meaning in context: how much of what a question asks about a sentence says, in any words.
 
 The encoder reads every word in its context before pooling a sentence into one vector; those
-per-word (token) vectors say that "returned" in a sentence about a questionnaire is the question's
-"send back", that "cash" is its "money" and "award" its "prize", where exact word matching sees
-nothing. `soft_focus` is, per candidate sentence, the mean over the question's focus words (its
-content words that are not names: the coach's *age*, the prize's *money*) of the best cosine
-with any of the sentence's tokens.
+per-word (token) vectors can tell that "bring back" in a sentence says a question's "return",
+where exact word matching sees nothing. Per candidate sentence, `TokenVectors.coverage` gives
+the mean over the question's focus words (its content words that are not names: what is asked
+about the people and things named), and over all its content words, of each word's best cosine
+with one of the sentence's tokens.
 
 Token vectors are kept small: centred and projected onto the first components of a principal
 component analysis of MiniLM token vectors over Wikipedia and news text (`PROJECTION_FILE`,
 fitted by `benchmarks/fit_token_projection.py`, the same for every corpus), then stored as int8
 with one scale per token (66 bytes a token). Only the model the projection was fitted for gets
-token vectors; with any other, ranking uses the exact-word focus coverage in their place.
+token vectors; with any other, ranking uses exact word coverage in their place (WORD_WEIGHTS).
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ class QuestionTokens(NamedTuple):
 def question_rows(view: TokenView, text: str) -> tuple[list[int], list[bool]]:
     """The rows of a question's content words (whole words of letters or digits, not stopwords)
     and, per row, whether it is a focus word: not capitalised in the question after its first
-    word (names, which the rest of the ranking matches). A question of names only ("What is the
-    GDP of South Korea?") has them all as focus."""
+    word (names, which the rest of the ranking matches). A question of names only ("Where is
+    Lake Bled?") has them all as focus."""
     rows, focus = [], []
     for i, (token, (a, b)) in enumerate(zip(view.tokens, view.offsets, strict=True)):
         if token in SPECIAL or b <= a or token.startswith("##") or not token.isalnum():
