@@ -295,16 +295,19 @@ class OnnxEncoder:
         (vectors,) = self.session.run(["embedding"], self._feeds(self._tokenize(texts)))
         return vectors
 
+    def _batches(self, texts: list[str]) -> list[list[int]]:
+        """Positions of the texts in batches of batch_size, length-sorted (little padding)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        return [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
     def encode_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenView]]:
         """The vectors of `encode` and, from the same run, each text's token vectors (bot.tokens)."""
         from .tokens import TokenView
 
         texts = list(texts)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        views: list[TokenView | None] = [None] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        views: dict[int, TokenView] = {}
+        for rows in self._batches(texts):
             encodings = self._tokenize([texts[i] for i in rows])
             vectors, tokens = self.session.run(["embedding", "tokens"], self._feeds(encodings))
             out[rows] = vectors
@@ -313,7 +316,7 @@ class OnnxEncoder:
                 views[i] = TokenView(
                     tokens[n, :length], list(e.tokens[:length]), [tuple(o) for o in e.offsets[:length]]
                 )
-        return normalise(out), [v for v in views if v is not None]
+        return normalise(out), [views[i] for i in range(len(texts))]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text (long inputs in length-sorted batches)."""
@@ -322,9 +325,7 @@ class OnnxEncoder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if len(texts) <= self.batch_size:
             return normalise(self._run(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for rows in self._batches(texts):
             out[rows] = self._run([texts[i] for i in rows])
         return normalise(out)
