@@ -26,10 +26,33 @@ MAX_QUESTION_CHARS = 1000
 OVERLAP_LIMIT = 32
 # Questions per encode in bulk answering (answer_batches), taken shortest first.
 BULK_BATCH = 64
+# The smallest encode the last batch of a bulk run is cut into (chunk_bounds).
+TAIL = 8
 # Batches queued on the helper for encoding ahead of the one being ranked, in a run of several.
 ENCODES_AHEAD = 2
 _LETTER = re.compile(r"[^\W\d_]")
 NOT_FOUND = "The articles don't say."
+
+
+def chunk_bounds(count: int, batch: int) -> list[tuple[int, int]]:
+    """Where a run of `count` questions is cut into encodes of at most `batch`.
+
+    In a run of several, the last `batch` are cut into halves, quarters, ... (down to TAIL):
+    only the last encode's ranking overlaps no encode, so the smaller it is, the sooner the run
+    ends, and the few small encodes cost little.
+    """
+    bounds, start = [], 0
+    while count - start > batch:
+        bounds.append((start, start + batch))
+        start += batch
+    rest = count - start
+    while bounds and rest >= 2 * TAIL:
+        part = rest // 2
+        bounds.append((start, start + part))
+        start, rest = start + part, rest - part
+    if rest:
+        bounds.append((start, count))
+    return bounds
 
 
 class Encoded(NamedTuple):
@@ -192,7 +215,7 @@ class Answerer:
         yield questions, choices
 
     def _pipeline(self, questions: list[str], batch: int) -> Iterator[tuple[list[str], list[Choice]]]:
-        chunks = [questions[i : i + batch] for i in range(0, len(questions), batch)]
+        chunks = [questions[a:b] for a, b in chunk_bounds(len(questions), batch)]
         if not chunks:
             return
         if self.helper is None:

@@ -10,7 +10,17 @@ import re
 
 import pytest
 
-from bot.answer import BULK_BATCH, MAX_QUESTION_CHARS, NOT_FOUND, OVERLAP_LIMIT, Answerer, QuestionError, clean_question
+from bot.answer import (
+    BULK_BATCH,
+    MAX_QUESTION_CHARS,
+    NOT_FOUND,
+    OVERLAP_LIMIT,
+    TAIL,
+    Answerer,
+    QuestionError,
+    chunk_bounds,
+    clean_question,
+)
 from bot.split import split_sentences
 
 AMAZON = "amazon-rainforest.md"
@@ -168,6 +178,17 @@ def test_bulk_answers_encoded_on_the_helper_shortest_first_come_back_in_order(an
     assert [a.question for a in batches[0]] == bulk
     assert [a for b in batches for a in b] == serial.answer_many(bulk)
     assert [a.question for a in answerer.answer_many(bulk)] == bulk
+
+
+@pytest.mark.parametrize("count", [0, 1, 63, 64, 65, 100, 135, 256, 1000])
+def test_a_bulk_run_encodes_every_question_once_and_ends_with_a_small_encode(count):
+    """No encode is over the batch size; a run of several ends with a small one, whose ranking is
+    the only one no encode overlaps."""
+    bounds = chunk_bounds(count, BULK_BATCH)
+    assert [i for a, b in bounds for i in range(a, b)] == list(range(count))
+    assert all(0 < b - a <= BULK_BATCH for a, b in bounds)
+    if count > BULK_BATCH:
+        assert bounds[-1][1] - bounds[-1][0] < 2 * TAIL
 
 
 def test_eval_counts_are_those_of_asking_each_question_alone(answerer):
