@@ -146,6 +146,7 @@ DECLINE_SIGNS = {
     "soft_focus": 1,
     "name_context": 1,
     "soft_coverage": 1,
+    "known_names": 1,
 }
 
 

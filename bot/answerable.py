@@ -35,6 +35,11 @@ _ASKS = [
             r"\bwhat (?:was |is |will be )?the (?:cost|price|fine|budget|salary|fee)\b"
         ),
     ),
+    # "How much more likely ...?", "How many times bigger ...?": a ratio ("twice", "three times")
+    (
+        "ratio",
+        re.compile(r"\bhow (?:much|many times) (?:more|less|bigger|smaller|higher|lower|larger|greater|likelier)\b"),
+    ),
     ("duration", re.compile(r"\bhow long\b|\bfor how many (?:years|months|weeks|days|hours)\b")),
     (
         "number",
@@ -61,14 +66,17 @@ _ASKS = [
     ("name", re.compile(r"\b(?:name|named|called|title)\b")),
     ("reason", re.compile(r"\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted)\b")),
 ]
-TYPED = frozenset({"age", "money", "duration", "number", "clock", "date", "person", "place", "name", "entity"})
+TYPED = frozenset({"age", "money", "ratio", "duration", "number", "clock", "date", "person", "place", "name", "entity"})
 # kinds recognised reliably enough in a sentence that an answer without one is declined outright
-REQUIRED = frozenset({"age", "money", "duration", "number", "clock"})
+REQUIRED = frozenset({"age", "money", "ratio", "duration", "number", "clock"})
 
 _NUMBER = re.compile(
     r"\d[\d,.]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fifteen|"
     r"twenty|thirty|forty|fifty|sixty|hundred|hundreds|thousand|thousands|million|millions|billion|"
     r"billions|dozen|dozens|several|half|a third|a quarter)\b",
+)
+_RATIO = re.compile(
+    r"\b(?:twice|thrice|double[ds]?|triple[ds]?|quadruple[ds]?|halve[ds]?|\w+[\s-]fold|\S+ times)\b|%", re.IGNORECASE
 )
 _YEAR = re.compile(r"^(?:1[5-9]\d\d|20\d\d)s?$")
 _MONEY = re.compile(
@@ -175,6 +183,7 @@ class Facts:
     years: frozenset[str]
     dated: bool  # a month, weekday or relative date
     money: bool
+    ratio: bool  # "twice", "three times", "tenfold", a percentage
     duration: bool
     age: bool
     clock: bool
@@ -206,6 +215,7 @@ _FACT_RULES: dict[str, Callable[[LazyFacts], Any]] = {
     "years": lambda f: frozenset(n for n in f.all_numbers if _YEAR.match(n)),
     "dated": lambda f: bool(_MONTH.search(f.sentence.lower())),
     "money": lambda f: bool(f.all_numbers) and bool(_MONEY.search(f.sentence)),
+    "ratio": lambda f: bool(_RATIO.search(f.sentence)),
     "duration": lambda f: bool(_DURATION.search(f.sentence)),
     "age": lambda f: bool(_AGE.search(f.sentence)),
     "clock": lambda f: bool(_CLOCK.search(f.sentence)),
@@ -227,6 +237,8 @@ def holds(ask: Ask, f: Facts | LazyFacts) -> bool:
         return f.age or bool(f.numbers - ask.numbers) and f.duration
     if kind == "money":
         return f.money and bool((f.numbers | f.years) - ask.numbers)
+    if kind == "ratio":
+        return f.ratio or bool(f.numbers - ask.numbers)
     if kind == "duration":
         return f.duration
     if kind == "number":

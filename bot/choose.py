@@ -36,6 +36,7 @@ DECLINE_FIELDS = (
     "soft_focus",
     "name_context",
     "soft_coverage",
+    "known_names",
 )
 
 
@@ -62,8 +63,8 @@ class Weights:
     soft_coverage: float = 0.784
     # decline model: logistic regression on features of the best sentence (DECLINE_FIELDS); its
     # boundary declines 50% of the pooled must-decline cases of the fitting data (tune.py)
-    decline_bias: float = -6.725
-    decline: tuple[float, ...] = (0.849, 0.345, 0.478, 0.827, 0.003, 1.863, 0.988, -0.576, 1.876, 0.667, 1.281)
+    decline_bias: float = -7.276
+    decline: tuple[float, ...] = (0.801, 0.289, 0.5, 0.927, -0.008, 1.915, 0.97, -0.715, 1.908, 0.456, 1.278, 0.79)
     # further citations: within this score distance of the best
     follow_margin: float = 0.06
     # used instead where the soft features are exact-word stand-ins (a model without token vectors)
@@ -89,8 +90,8 @@ WORD_WEIGHTS = Weights(
     previous_coverage=0.126,
     soft_focus=0.0,
     soft_coverage=0.0,
-    decline_bias=-4.519,
-    decline=(0.584, 1.157, 0.784, 0.685, 0.141, 1.21, 1.575, -0.711, 0.989, 0.753, 0.784),
+    decline_bias=-4.994,
+    decline=(0.516, 1.119, 0.791, 0.777, 0.132, 1.236, 1.561, -0.818, 1.011, 0.574, 0.791, 0.7),
 )
 DEFAULT_WEIGHTS = Weights(without_tokens=WORD_WEIGHTS)
 
@@ -131,6 +132,7 @@ def decline_inputs(features: Features, best: int, best_score: float, runner_up: 
         float(features.soft_focus[best]),
         float(features.name_context[best]),
         float(features.soft_coverage[best]),
+        features.known_names,
     ]
 
 

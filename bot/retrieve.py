@@ -42,7 +42,8 @@ class Features:
     # words (bot.tokens); focus_coverage and rare_coverage in their place where token vectors are not used
     soft_focus: np.ndarray
     soft_coverage: np.ndarray
-    token_vectors: bool  # whether the two above come from token vectors
+    known_names: float  # share of the question's names (by rarity) that some article uses (1.0: none asked)
+    token_vectors: bool  # whether the soft features come from token vectors
     typed: bool  # the question asks for a kind of fact (number, date, person, ...)
     required: bool  # ... one that an answer must hold (a number, date, amount, age, duration, time)
 
@@ -69,6 +70,7 @@ class Words:
     focus_coverage: np.ndarray  # per sentence
     name_context: np.ndarray  # per sentence
     previous_coverage: np.ndarray  # per sentence
+    known_names: float  # as in Features
 
 
 class Scorer(Protocol):
@@ -174,7 +176,9 @@ class Retriever:
         found = sum(w for t, w in zip(q_set, idf, strict=True) if self.in_corpus(t))
         ask = answerable.parse(question)
         rare_sentence, rare_passage, focus, names = self._rare(ask)
+        named = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus, strict=True) if not f]
         return Words(
+            known_names=sum(r for t, r in named if self.in_corpus(t)) / sum(r for _, r in named) if named else 1.0,
             ask=ask,
             rare_coverage=rare_sentence,
             rare_context=rare_passage[self.passage_of],
@@ -307,6 +311,7 @@ class Retriever:
             previous_coverage=words.previous_coverage[ids],
             soft_focus=soft_focus,
             soft_coverage=soft_coverage,
+            known_names=words.known_names,
             token_vectors=tokens is not None and self.tokens is not None,
             typed=words.ask.typed,
             required=words.ask.required,

@@ -10,17 +10,19 @@ from bot.answerable import asked_kind, facts, holds, parse
 @pytest.mark.parametrize(
     "question, kind",
     [
-        ("How old is the team's coach?", "age"),
-        ("How much prize money did the team win?", "money"),
-        ("How long do applicants have to reply?", "duration"),
-        ("How many teams took part?", "number"),
+        ("How old is the bakery's owner?", "age"),
+        ("How much prize money did the chess player win?", "money"),
+        ("How long does the ferry crossing take?", "duration"),
+        ("How many runners finished the marathon?", "number"),
         ("What time does the train leave?", "clock"),
-        ("When did the first shuttle launch?", "date"),
+        ("When did the first ferry sail?", "date"),
         ("Who is the prosecutor in the case?", "person"),
-        ("Which city hosts the contest next?", "place"),
-        ("Which Sydney hospital treated her?", "place"),
+        ("Which city hosts the festival next?", "place"),
+        ("Which Lisbon hospital treated the sailor?", "place"),
         ("Which newspaper reported the plan?", "entity"),
-        ("What was the name of the submarine's commander?", "name"),
+        ("What was the name of the ferry's captain?", "name"),
+        ("How much more likely are floods now?", "ratio"),
+        ("How many times bigger is the new stadium?", "ratio"),
         ("Why did the talks fail?", "reason"),
         ("Was the minister already there when the train arrived?", "yes_no"),
         ("What did the regime complain about?", "other"),
@@ -33,16 +35,19 @@ def test_the_kind_of_fact_a_question_asks_for(question, kind):
 @pytest.mark.parametrize(
     "question, sentence, expected",
     [
-        ("How old is the coach, Ali Reza?", "The coach, Ali Reza, praised the team.", False),
-        ("How old is the coach, Ali Reza?", "The coach, Ali Reza, 42, praised the team.", True),
-        ("How many people died in the 2003 heatwave?", "The 2003 heatwave was the hottest on record.", False),
-        ("How many people died in the 2003 heatwave?", "The 2003 heatwave killed 70,000 people.", True),
-        ("How much did the schools owe in taxes?", "The schools owed taxes for years.", False),
-        ("How much did the schools owe in taxes?", "The schools owed 422,000 euros in taxes.", True),
-        ("When did the shuttle launch?", "The shuttle launched on April 12, 1981.", True),
-        ("When did the shuttle launch?", "The shuttle launched from Florida.", False),
-        ("Who founded the movement?", "The movement was founded by Wangari Maathai.", True),
-        ("Who founded the movement?", "The movement was founded to plant trees.", False),
+        ("How old is the baker, Ana Silva?", "The baker, Ana Silva, opened a second shop.", False),
+        ("How old is the baker, Ana Silva?", "The baker, Ana Silva, 42, opened a second shop.", True),
+        ("How many runners finished the 2019 marathon?", "The 2019 marathon was the wettest on record.", False),
+        ("How many runners finished the 2019 marathon?", "In 2019, 3,400 runners finished the marathon.", True),
+        ("How much did the bakery owe in rent?", "The bakery owed rent for years.", False),
+        ("How much did the bakery owe in rent?", "The bakery owed 12,000 euros in rent.", True),
+        ("When did the ferry line open?", "The ferry line opened on April 12, 1981.", True),
+        ("When did the ferry line open?", "The ferry line opened with two boats.", False),
+        ("Who founded the choir?", "The choir was founded by Maria Lopes.", True),
+        ("Who founded the choir?", "The choir was founded to sing at weddings.", False),
+        ("How much more likely are floods now?", "Floods are now twice as likely.", True),
+        ("How much more likely are floods now?", "Floods are 30% more likely.", True),
+        ("How much more likely are floods now?", "Floods are now more likely.", False),
     ],
 )
 def test_a_sentence_holds_the_fact_only_when_the_question_does_not_give_it(question, sentence, expected):
@@ -50,6 +55,6 @@ def test_a_sentence_holds_the_fact_only_when_the_question_does_not_give_it(quest
 
 
 def test_rare_words_weigh_more_than_common_ones():
-    ask = parse("What did the commander of the submarine say?")
+    ask = parse("What did the captain of the ferry say?")
     weight = dict(zip(ask.terms, ask.rarity, strict=True))
-    assert weight["command"] > weight["say"]
+    assert weight["captain"] > weight["say"]
