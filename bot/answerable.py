@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-from .words import STOPWORDS, terms
+from .words import STOPWORDS, fold, terms
 
 # kinds of fact a question asks for, checked in this order on the lower-cased question (a yes/no
 # question first: "Was he there when ...?" asks no date)
@@ -154,6 +154,7 @@ def asked_kind(question: str) -> str:
 
 def parse(question: str) -> Ask:
     """What the question asks for."""
+    question = fold(question)
     surface: dict[str, str] = {}
     for word in _WORD.findall(question.lower()):
         if word not in STOPWORDS:
@@ -219,7 +220,7 @@ _FACT_RULES: dict[str, Callable[[LazyFacts], Any]] = {
     "duration": lambda f: bool(_DURATION.search(f.sentence)),
     "age": lambda f: bool(_AGE.search(f.sentence)),
     "clock": lambda f: bool(_CLOCK.search(f.sentence)),
-    "names": lambda f: frozenset(w.lower() for w in _CAPITALISED.findall(f.sentence[1:])),
+    "names": lambda f: frozenset(w.lower() for w in _CAPITALISED.findall(fold(f.sentence[1:]))),
     "reason": lambda f: bool(_REASON.search(f.sentence)),
 }
 

@@ -32,8 +32,8 @@ from .words import WordIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4  # 2: sentences are embedded with their article title; 3: the word index is required;
-# 4: token vectors (bot.tokens) where the model has a fitted projection
+FORMAT_VERSION = 5  # 2: sentences are embedded with their article title; 3: the word index is required;
+# 4: token vectors (bot.tokens) where the model has a fitted projection; 5: words without accents (words.fold)
 CURRENT = "CURRENT"
 VECTORS = "vectors.npy"
 FAISS_FILE = "sentences.faiss"

@@ -37,6 +37,7 @@ from .corpus import unchanged as corpus_unchanged
 from .db import DatabaseProblem
 from .encoder import Encoder, ModelError
 from .index import (
+    FORMAT_VERSION,
     BuildReport,
     IndexProblem,
     LazyEncoder,
@@ -118,6 +119,13 @@ def decide(job: IndexJob) -> Plan:
             Action.REBUILD,
             f"The index was built with the model {manifest.get('model')!r} but "
             f"EMBEDDING_MODEL is {job.model!r}: {hint} rebuild it.",
+            export,
+        )
+    if manifest.get("format") != FORMAT_VERSION:  # (an index folder's is checked as it is read)
+        return Plan(
+            Action.REBUILD,
+            f"The index in the database has format {manifest.get('format')}, this version reads "
+            f"{FORMAT_VERSION}: {hint} rebuild it.",
             export,
         )
     if corpus_unchanged(job.corpus_dir, manifest["corpus"]):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,9 +94,17 @@ def _stemmer():
     return stemmer
 
 
+def fold(text: str) -> str:
+    """The text without accents and with compatibility forms spelled plainly ("São Paulo" ->
+    "Sao Paulo", "ﬁnal" -> "final"), so that a word typed without them matches (Unicode NFKD)."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def terms(text: str) -> list[str]:
-    """Lower-cased, stemmed content words of a text (stop words dropped)."""
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
+    """Lower-cased, accent-folded, stemmed content words of a text (stop words dropped)."""
+    words = [w for w in _TOKEN.findall(fold(text).lower()) if w not in STOPWORDS]
     return _stemmer().stemWords(words)
 
 

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.db import DatabaseProblem, migrate
+from bot.db import DatabaseProblem, connect, migrate
 from bot.lifecycle import IndexJob
 from bot.service import QAService
 from bot.settings import Settings
@@ -136,6 +136,25 @@ def test_reindex_publishes_a_new_version_reusing_the_databases_vectors(
         assert store.versions() == [2]  # version 1 was read into memory, not pinned: dropped
     unchanged = pg_service.reindex()
     assert unchanged.embedded == 0 and pg_service.version == 2  # nothing changed: no new version
+
+
+def test_a_version_of_an_older_format_is_rebuilt_not_served(pg_service: QAService, migrated: str) -> None:
+    """Words are matched as this version reads them (e.g. without accents): an older version is
+    replaced by a rebuild, not answered from."""
+    from bot.lifecycle import Action, decide
+
+    pg_service.open()
+    with connect(migrated, autocommit=True) as connection:
+        connection.execute("UPDATE index_versions SET manifest = jsonb_set(manifest, '{format}', '4')")
+    plan = decide(IndexJob.of(pg_service.settings))
+    assert plan.action is Action.REBUILD and "format 4" in plan.reason and "python -m bot index" in plan.reason
+    fresh = QAService(pg_service.settings, encoder_factory=FakeEncoder)
+    try:
+        assert fresh.open() is not None  # built again
+        assert fresh.version == 2
+        assert "ribbon" in best_sentence(fresh, "Who cut the ribbon?")
+    finally:
+        fresh.close()
 
 
 def test_a_running_service_answers_from_a_version_another_process_published(

@@ -58,6 +58,14 @@ def test_a_corpus_beyond_the_flat_limit_answers_as_exact_search_does(index, wiki
         assert (b.answered, [c.text for c in b.citations]) == (a.answered, [c.text for c in a.citations]), question
 
 
+def test_words_typed_without_accents_find_the_accented_ones(index, wiki_service):
+    """The article writes "Selva Amazónica"; a reader types "Amazonica"."""
+    retriever = Retriever(index)
+    for question in ("What is the Selva Amazonica?", "What is the Selva Amazónica?"):
+        vector = wiki_service.answerer.encoder.encode([question])[0]
+        assert _evidence(retriever, vector, question, "Selva Amazónica")["coverage"] == pytest.approx(1.0)
+
+
 def test_a_retriever_needs_at_least_one_candidate(index):
     with pytest.raises(ValueError, match="got 0"):
         Retriever(index, candidates=0)
