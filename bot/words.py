@@ -78,6 +78,8 @@ STOPWORDS = frozenset(
     "s",
 }
 _TOKEN = re.compile(r"(?u)\b\w+\b")
+# the Unicode blocks of combining diacritical marks (accents, as NFKD spells them apart)
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _PLACEHOLDER = "\u2400"  # stands in for a sentence without content words; never a question's word
 
 
@@ -99,7 +101,7 @@ def fold(text: str) -> str:
     "Sao Paulo", "ﬁnal" -> "final"), so that a word typed without them matches (Unicode NFKD)."""
     if text.isascii():
         return text
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 def terms(text: str) -> list[str]:
