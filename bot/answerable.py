@@ -113,6 +113,11 @@ _REASON = re.compile(
 _WORD = re.compile(r"\w+")
 
 
+# a word at most this rare (wordfreq Zipf 3 or more: "Italy", "Bitcoin") is one that English
+# text commonly uses; a misspelt or very rare name is rarer
+WELL_KNOWN = 5.0
+
+
 @dataclass(frozen=True)
 class Ask:
     """What a question asks for: the kind of fact, its content words and how rare each is."""

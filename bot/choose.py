@@ -155,5 +155,7 @@ def choose(features: Features, limit: int = 3, w: Weights = DEFAULT_WEIGHTS) -> 
     conf = confidence(decline_inputs(features, order[0], ranked[0], runner_up), w)
     cited = sum(1 for s in ranked[:limit] if s >= ranked[0] - w.follow_margin)
     if features.required and not features.holds_context[order[0]]:
-        conf = 0.0  # asked for a number, amount, age, duration or time, and the best passage holds none
+        conf = 0.0  # asked for a number, amount, ratio, age, duration or time, and the best passage holds none
+    if features.foreign_names:
+        conf = 0.0  # asked about well-known names that no article uses ("the president of Italy")
     return Choice(ids=[ids[i] for i in order], scores=ranked, cited=cited, answered=conf >= 0.5, confidence=conf)

@@ -43,6 +43,7 @@ class Features:
     soft_focus: np.ndarray
     soft_coverage: np.ndarray
     known_names: float  # share of the question's names (by rarity) that some article uses (1.0: none asked)
+    foreign_names: bool  # no article uses any of the question's names, and some are common words (Retriever.words)
     token_vectors: bool  # whether the soft features come from token vectors
     typed: bool  # the question asks for a kind of fact (number, date, person, ...)
     required: bool  # ... one that an answer must hold (a number, date, amount, age, duration, time)
@@ -71,6 +72,7 @@ class Words:
     name_context: np.ndarray  # per sentence
     previous_coverage: np.ndarray  # per sentence
     known_names: float  # as in Features
+    foreign_names: bool  # as in Features
 
 
 class Scorer(Protocol):
@@ -177,8 +179,12 @@ class Retriever:
         ask = answerable.parse(question)
         rare_sentence, rare_passage, focus, names = self._rare(ask)
         named = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus, strict=True) if not f]
+        used = [r for t, r in named if self.in_corpus(t)]
         return Words(
-            known_names=sum(r for t, r in named if self.in_corpus(t)) / sum(r for _, r in named) if named else 1.0,
+            known_names=sum(used) / sum(r for _, r in named) if named else 1.0,
+            # names, none used by any article, and some of them common English words (a country,
+            # not a misspelt name): the question is about something the articles do not cover
+            foreign_names=bool(named) and not used and any(r <= answerable.WELL_KNOWN for _, r in named),
             ask=ask,
             rare_coverage=rare_sentence,
             rare_context=rare_passage[self.passage_of],
@@ -312,6 +318,7 @@ class Retriever:
             soft_focus=soft_focus,
             soft_coverage=soft_coverage,
             known_names=words.known_names,
+            foreign_names=words.foreign_names,
             token_vectors=tokens is not None and self.tokens is not None,
             typed=words.ask.typed,
             required=words.ask.required,

@@ -12,6 +12,7 @@ RIGHT = [
     ("How much does North Korea earn from its workers abroad?", "US$500 million"),
     ("When did Kim's second summit with Trump break down?", "February"),
     ("Who is Yuri Ushakov?", "foreign policy adviser"),
+    ("What did Trennin write on Twitter?", "side-show"),  # a misspelt name is not a missing one
 ]
 KNOWN_MISSES = [  # declined or wrong today: kept so that a fix shows (strict xfail)
     ("What did Kim wear when he got off the train?", "homburg hat"),
@@ -21,7 +22,7 @@ NOT_SAID = [
     "How many soldiers guarded the summit?",
     "How long did the talks last?",
     "What is beyond the Covid-19 world's coverage?",  # the promo line at the article's end
-    "Who is the president of Mexico?",  # a name the article never uses
+    "Who is the president of Italy?",  # a country the article never names
 ]
 
 

@@ -66,6 +66,20 @@ def test_words_typed_without_accents_find_the_accented_ones(index, wiki_service)
         assert _evidence(retriever, vector, question, "Selva Amazónica")["coverage"] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(
+    "question, foreign",
+    [
+        ("Who is the president of Italy?", True),  # a well-known name no article uses
+        ("What did Lavoiser observe about tin?", False),  # misspelt: an unknown word, not a missing topic
+        ("What did Lavoisier observe about tin?", False),
+        ("Where is the Amazon in Italy?", False),  # one of its names is there
+        ("How is oxygen made?", False),  # no names
+    ],
+)
+def test_questions_about_names_no_article_uses(index, question, foreign):
+    assert Retriever(index).words(question).foreign_names is foreign
+
+
 def test_a_retriever_needs_at_least_one_candidate(index):
     with pytest.raises(ValueError, match="got 0"):
         Retriever(index, candidates=0)
