@@ -76,7 +76,10 @@ _NUMBER = re.compile(
     r"billions|dozen|dozens|several|half|a third|a quarter)\b",
 )
 _RATIO = re.compile(
-    r"\b(?:twice|thrice|double[ds]?|triple[ds]?|quadruple[ds]?|halve[ds]?|\w+[\s-]fold|\S+ times)\b|%", re.IGNORECASE
+    r"\b(?:twice|thrice|doubled?|tripled?|quadrupled?|halved|"
+    r"(?:\d[\d,.]*|two|three|four|five|six|seven|eight|nine|ten|twenty|fifty|hundred|thousand|several|many)"
+    r"(?: times|[\s-]?fold))\b|%",
+    re.IGNORECASE,
 )
 _YEAR = re.compile(r"^(?:1[5-9]\d\d|20\d\d)s?$")
 _MONEY = re.compile(

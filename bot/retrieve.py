@@ -46,7 +46,7 @@ class Features:
     foreign_names: bool  # no article uses any of the question's names, and some are common words (Retriever.words)
     token_vectors: bool  # whether the soft features come from token vectors
     typed: bool  # the question asks for a kind of fact (number, date, person, ...)
-    required: bool  # ... one that an answer must hold (a number, date, amount, age, duration, time)
+    required: bool  # ... one that an answer must hold (a number, amount, ratio, age, duration or time)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ def test_the_kind_of_fact_a_question_asks_for(question, kind):
         ("How much more likely are floods now?", "Floods are now twice as likely.", True),
         ("How much more likely are floods now?", "Floods are 30% more likely.", True),
         ("How much more likely are floods now?", "Floods are now more likely.", False),
+        ("How much more likely are floods now?", "The New York Times reported on the floods.", False),
     ],
 )
 def test_a_sentence_holds_the_fact_only_when_the_question_does_not_give_it(question, sentence, expected):
