@@ -12,7 +12,7 @@ RIGHT = [
     ("How much does North Korea earn from its workers abroad?", "US$500 million"),
     ("When did Kim's second summit with Trump break down?", "February"),
     ("Who is Yuri Ushakov?", "foreign policy adviser"),
-    ("What did Trennin write on Twitter?", "side-show"),  # a misspelt name is not a missing one
+    ("Who is Georgy Tolorya?", "Centre for Asian Strategy"),  # a misspelt name is not a missing one
 ]
 KNOWN_MISSES = [  # declined or wrong today: kept so that a fix shows (strict xfail)
     ("What did Kim wear when he got off the train?", "homburg hat"),
