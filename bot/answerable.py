@@ -18,8 +18,11 @@ from typing import Any
 
 from .words import STOPWORDS, fold, terms
 
-# kinds of fact a question asks for, checked in this order on the lower-cased question (a yes/no
-# question first: "Was he there when ...?" asks no date)
+# kinds of fact a question asks for, searched in the lower-cased question: the one found first in
+# it decides, and of those found at the same place the earlier in this list ("how much money"
+# before "how much"). A question word after the first opens a clause and decides nothing: "Who was
+# mayor when ...?" asks for a person, "What was she wearing when ...?" for no date.
+# A yes/no question is recognised by its first word: "Was he there when ...?" asks no date.
 _ASKS = [
     (
         "yes_no",
@@ -66,6 +69,7 @@ _ASKS = [
     ("name", re.compile(r"\b(?:name|named|called|title)\b")),
     ("reason", re.compile(r"\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted)\b")),
 ]
+_QUESTION_WORD = re.compile(r"\b(?:what|which|who|whom|whose|where|when|why|how)\b")
 TYPED = frozenset({"age", "money", "ratio", "duration", "number", "clock", "date", "person", "place", "name", "entity"})
 # kinds recognised reliably enough in a sentence that an answer without one is declined outright
 REQUIRED = frozenset({"age", "money", "ratio", "duration", "number", "clock"})
@@ -152,12 +156,17 @@ def rarity(word: str) -> float:
 
 
 def asked_kind(question: str) -> str:
-    """The kind of fact a question asks for (see _ASKS), or "other"."""
+    """The kind of fact a question asks for (see _ASKS): that of the question phrase found first, or "other"."""
     q = question.lower()
-    for kind, pattern in _ASKS:
-        if pattern.search(q):
-            return kind
-    return "other"
+    first = _QUESTION_WORD.search(q)
+    found = [
+        (m.start(), n, kind)
+        for n, (kind, pattern) in enumerate(_ASKS)
+        if (m := pattern.search(q))
+        # a question word after the question's first one opens a clause ("... when she arrived?")
+        and not (first and m.start() > first.start() and _QUESTION_WORD.match(q, m.start()))
+    ]
+    return min(found)[2] if found else "other"
 
 
 def parse(question: str) -> Ask:

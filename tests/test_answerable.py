@@ -26,6 +26,12 @@ from bot.answerable import asked_kind, facts, holds, parse
         ("Why did the talks fail?", "reason"),
         ("Was the minister already there when the train arrived?", "yes_no"),
         ("What did the regime complain about?", "other"),
+        # the question's own (first) question phrase decides, not one in a clause after it
+        ("Who was mayor when the bridge opened?", "person"),
+        ("What was the singer wearing when she arrived?", "other"),
+        ("Why did the ferry stop when the storm began?", "reason"),
+        ("When did the age of steam end?", "date"),
+        ("In what year did she reach the age of eighteen?", "date"),
     ],
 )
 def test_the_kind_of_fact_a_question_asks_for(question, kind):
