@@ -80,7 +80,8 @@ class Citation:
     score: float
     url: str | None = None
     sentence_id: int = -1
-    source: str | None = None  # the agency or publication, and the date, e.g. "Bloomberg, 2019-04-25"
+    source: str | None = None  # the agency or publication, the dateline's place and the date, as a
+    # press citation: "Bloomberg, Vladivostok, 2019-04-25" (by whom, where and when it was filed)
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,7 @@ class Answerer:
                     round(s, 4),
                     article.url,
                     i,
-                    ", ".join(x for x in (article.agency, article.published) if x) or None,
+                    ", ".join(x for x in (article.agency, article.place, article.published) if x) or None,
                 )
             )
         return tuple(cited)
