@@ -33,7 +33,13 @@ def answerer(corpus: Path, work: Path) -> Answerer:
 
 def held_out(answerer: Answerer, items, count: int, seed: int) -> Report:
     held = set(random.Random(seed).sample(sorted(answerer.index.articles), count))
-    sub = Answerer(answerer.index.without(held), answerer.encoder, answerer.max_citations, answerer.weights)
+    sub = Answerer(
+        answerer.index.without(held),
+        answerer.encoder,
+        answerer.max_citations,
+        answerer.weights,
+        min_confidence=answerer.min_confidence,
+    )
     marked = [type(i)(i.question, () if i.doc in held else i.gold, i.doc) for i in items]
     return evaluate(sub, marked)
 

@@ -12,7 +12,7 @@ from typing import NamedTuple, cast
 
 import numpy as np
 
-from .choose import DEFAULT_WEIGHTS, Choice, Weights, choose
+from .choose import DEFAULT_WEIGHTS, MIN_CONFIDENCE, Choice, Weights, choose
 from .encoder import Encoder, TokenEncoder
 from .helper import HelperThread, Pending
 from .retrieve import Retriever, Scorer, Words
@@ -150,8 +150,10 @@ class Answerer:
         weights: Weights = DEFAULT_WEIGHTS,
         helper: HelperThread | None = None,
         retriever: Scorer | None = None,
+        min_confidence: float = MIN_CONFIDENCE,
     ) -> None:
-        """`retriever` scores the candidates (default: `Retriever(index)`, over the whole index in memory)."""
+        """`retriever` scores the candidates (default: `Retriever(index)`, over the whole index in memory);
+        a question is answered when the confidence in its best sentence is at least `min_confidence`."""
         if index.model != encoder.name:
             raise ValueError(f"index built with {index.model!r} but encoder is {encoder.name!r}")
         # without a retriever of its own, `index` is a whole Store (the embedded SentenceIndex)
@@ -163,9 +165,12 @@ class Answerer:
             )
         if not 1 <= max_citations <= 10:
             raise ValueError(f"max_citations must be between 1 and 10, got {max_citations}")
+        if not 0.0 < min_confidence < 1.0:
+            raise ValueError(f"min_confidence must be between 0 and 1 (both excluded), got {min_confidence}")
         self.index = index
         self.encoder = encoder
         self.max_citations = max_citations
+        self.min_confidence = min_confidence
         self.weights = weights
         self.helper = helper
         self.retriever = retriever
@@ -273,7 +278,8 @@ class Answerer:
         self, question: str, vector: np.ndarray, words: Words | None = None, tokens: QuestionTokens | None = None
     ) -> Choice:
         """All candidate sentences ranked, with the answer/decline decision (`tokens`: see Encoded)."""
-        return choose(self.retriever.features(vector, question, words, tokens), self.max_citations, self.weights)
+        features = self.retriever.features(vector, question, words, tokens)
+        return choose(features, self.max_citations, self.weights, self.min_confidence)
 
     def answer_vector(
         self, question: str, vector: np.ndarray, words: Words | None = None, tokens: QuestionTokens | None = None

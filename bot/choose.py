@@ -94,6 +94,8 @@ WORD_WEIGHTS = Weights(
     decline=(0.517, 1.114, 0.808, 0.781, 0.133, 1.243, 1.545, -0.818, 1.002, 0.582, 0.808, 0.732),
 )
 DEFAULT_WEIGHTS = Weights(without_tokens=WORD_WEIGHTS)
+# answer when the fitted probability that the best sentence answers is at least this (ANSWER_CONFIDENCE)
+MIN_CONFIDENCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,11 @@ def confidence(inputs: list[float], w: Weights = DEFAULT_WEIGHTS) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
-def choose(features: Features, limit: int = 3, w: Weights = DEFAULT_WEIGHTS) -> Choice:
-    """Rank the candidates; keep the best and up to `limit - 1` close runners-up."""
+def choose(
+    features: Features, limit: int = 3, w: Weights = DEFAULT_WEIGHTS, min_confidence: float = MIN_CONFIDENCE
+) -> Choice:
+    """Rank the candidates; keep the best and up to `limit - 1` close runners-up; answer when the
+    confidence is at least `min_confidence`."""
     if len(features.ids) == 0:
         return Choice([], [], 0, False, 0.0)
     w = w.for_features(features)
@@ -158,4 +163,6 @@ def choose(features: Features, limit: int = 3, w: Weights = DEFAULT_WEIGHTS) -> 
         conf = 0.0  # asked for a number, amount, ratio, age, duration or time, and the best passage holds none
     if features.foreign_names:
         conf = 0.0  # asked about well-known names that no article uses ("the president of Italy")
-    return Choice(ids=[ids[i] for i in order], scores=ranked, cited=cited, answered=conf >= 0.5, confidence=conf)
+    return Choice(
+        ids=[ids[i] for i in order], scores=ranked, cited=cited, answered=conf >= min_confidence, confidence=conf
+    )

@@ -364,7 +364,11 @@ def eval_(ctx: click.Context, file: Path, hold_out: int, seed: int, failures: in
             raise Failure(f"--hold-out {hold_out} would leave no article in the index ({len(docs)} articles)")
         held = sorted(random.Random(seed).sample(docs, hold_out))
         answerer = Answerer(
-            answerer.index.without(set(held)), answerer.encoder, answerer.max_citations, helper=answerer.helper
+            answerer.index.without(set(held)),
+            answerer.encoder,
+            answerer.max_citations,
+            helper=answerer.helper,
+            min_confidence=answerer.min_confidence,
         )
         items = [Item(i.question, () if i.doc in held else i.gold, i.doc, i.line) for i in items]
     report = evaluate(answerer, items)

@@ -186,9 +186,16 @@ class QAService:
                     self._encoder,
                     self.settings.max_citations,
                     retriever=DatabaseRetriever(self._pg_store(), index.pin),
+                    min_confidence=self.settings.answer_confidence,
                 )
             else:
-                self._answerer = Answerer(index, self._encoder, self.settings.max_citations, helper=self._helper)
+                self._answerer = Answerer(
+                    index,
+                    self._encoder,
+                    self.settings.max_citations,
+                    helper=self._helper,
+                    min_confidence=self.settings.answer_confidence,
+                )
             if isinstance(previous, DatabaseIndex) and previous is not index:
                 self._let_go_later(previous)
             return True

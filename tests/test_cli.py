@@ -25,7 +25,15 @@ from bot.split import split_articles
 from .conftest import ROOT, WIKI_CORPUS
 from .fakes import FakeEncoder
 
-SETTING_VARS = ("CORPUS_DIR", "INDEX_DIR", "EMBEDDING_MODEL", "MAX_CITATIONS", "ENCODER_THREADS", "TELEGRAM_BOT_TOKEN")
+SETTING_VARS = (
+    "CORPUS_DIR",
+    "INDEX_DIR",
+    "EMBEDDING_MODEL",
+    "MAX_CITATIONS",
+    "ANSWER_CONFIDENCE",
+    "ENCODER_THREADS",
+    "TELEGRAM_BOT_TOKEN",
+)
 CITATION_KEYS = {"doc": str, "title": str, "text": str, "paragraph": int, "sentence": int, "score": float}
 
 
@@ -401,6 +409,19 @@ def test_ask_json_declines_with_no_citations(fake_index):
     assert_contract(row)
     assert row["question"] == "Who won the 2018 World Cup?"
     assert row["answered"] is False and row["citations"] == []
+
+
+def test_answer_confidence_makes_the_bot_more_cautious_or_more_forthcoming(fake_index):
+    question = "How many visitors are expected?"
+    default = json.loads(invoke(*fake_index, "ask", "--json", question).stdout)
+    assert default["answered"] is True and default["confidence"] < 0.999
+    cautious = invoke(*fake_index, "ask", "--json", question, env={"ANSWER_CONFIDENCE": "0.999"})
+    row = json.loads(cautious.stdout)
+    assert row["answered"] is False and row["citations"] == []
+    assert row["confidence"] == default["confidence"]  # the same evidence, a stricter bar
+    result = invoke(*fake_index, "ask", question, env={"ANSWER_CONFIDENCE": "1.5"})
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "Error: Invalid settings: ANSWER_CONFIDENCE")
 
 
 def test_ask_rejects_an_unusable_question_with_a_hint(fake_index):
