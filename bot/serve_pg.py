@@ -32,7 +32,7 @@ import numpy as np
 from . import answerable
 from .corpus import Article
 from .kinds import asked_words
-from .retrieve import Features, Retriever, Words
+from .retrieve import CANDIDATES, Features, Retriever, Words
 from .split import Passage, Sentence
 from .store_pg import PgStore, Pin, postings_from_rows
 from .tokens import Projection, QuestionTokens, TokenVectors, projection_for, unpack
@@ -106,7 +106,7 @@ class CandidateRetriever(Retriever):
 class DatabaseRetriever:
     """Scores a question's candidates read from the database (a bot.retrieve.Scorer)."""
 
-    def __init__(self, store: PgStore, pin: Pin, candidates: int = 64) -> None:
+    def __init__(self, store: PgStore, pin: Pin, candidates: int = CANDIDATES) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")
         self.store = store
