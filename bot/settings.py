@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     embedding_model: str = DEFAULT_MODEL
     encoder_threads: int = Field(default=1, ge=1, le=64)
     max_citations: int = Field(default=3, ge=1, le=10)
-    answer_confidence: float = Field(default=0.5, gt=0, lt=1)
+    answer_confidence: float = Field(default=0.5, gt=0, lt=1)  # as bot.choose.MIN_CONFIDENCE, Answerer's default
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
