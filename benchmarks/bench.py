@@ -574,7 +574,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
                 encode_p50,
                 "bare ONNX encode p50",
                 "s",
-                1.15,
+                1.3,  # issue 11 allows the answerability checks this much (it was 1.15x before them)
             ),
             Figure(
                 "answer_p90", "one question, answer + render, p90", answer_p90, encode_p90, "bare ONNX encode p90", "s"
