@@ -78,6 +78,14 @@ class Words:
     previous_coverage: np.ndarray  # per sentence
     known_names: float  # as in Features
     foreign_names: bool  # as in Features
+    # whether each of BM25's best, and its passage, holds the asked kind (Retriever.held), worked
+    # out here so that only the dense search's other candidates are left for `features`
+    held: dict[int, tuple[bool, bool]]
+
+
+def checks_kind(ask: answerable.Ask) -> bool:
+    """Whether candidates are checked for the asked kind of fact (else every one counts as holding it)."""
+    return ask.typed or ask.kind == "reason"
 
 
 class Scorer(Protocol):
@@ -185,7 +193,9 @@ class Retriever:
         rare_sentence, rare_passage, focus, names = self._rare(ask)
         named = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus, strict=True) if not f]
         used = [r for t, r in named if self.in_corpus(t)]
+        checked = checks_kind(ask)
         return Words(
+            held={i: self.held(ask, i) for i in best.tolist()} if checked else {},
             known_names=sum(used) / sum(r for _, r in named) if named else 1.0,
             # names, none used by any article, and some of them common English words (a country,
             # not a misspelt name): the question is about something the articles do not cover
@@ -239,25 +249,25 @@ class Retriever:
             names,
         )
 
-    def holds(self, ask: answerable.Ask, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per candidate: does the sentence, and does its passage, hold a fact of the asked kind."""
-        if not ask.typed and ask.kind != "reason":
+    def holds(
+        self, ask: answerable.Ask, ids: np.ndarray, known: dict[int, tuple[bool, bool]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per candidate: does the sentence, and does its passage, hold a fact of the asked kind
+        (`known`: `held` of some of them, worked out before)."""
+        if not checks_kind(ask):
             ones = np.ones(len(ids), dtype=np.float32)
             return ones, ones
-        passages = self.index.passages
+        known = known or {}
+        pairs = [known.get(i) or self.held(ask, i) for i in ids.tolist()]
+        return np.array([own for own, _ in pairs], dtype=np.float32), np.array([c for _, c in pairs], dtype=np.float32)
 
-        def held(i: int) -> bool:
-            return answerable.holds(ask, self.sentence_facts(i))
-
-        own = np.array([held(i) for i in ids.tolist()], dtype=np.float32)
-        context = np.array(
-            [
-                own[n] or any(held(j) for j in range(passages[p].first, passages[p].last + 1) if j != i)
-                for n, (i, p) in enumerate(zip(ids.tolist(), self.passage_of[ids].tolist(), strict=True))
-            ],
-            dtype=np.float32,
-        )
-        return own, context
+    def held(self, ask: answerable.Ask, i: int) -> tuple[bool, bool]:
+        """Whether sentence `i`, and whether its passage, holds a fact of the asked kind."""
+        if answerable.holds(ask, self.sentence_facts(i)):
+            return True, True
+        passage = self.index.passages[int(self.passage_of[i])]
+        mates = range(passage.first, passage.last + 1)
+        return False, any(answerable.holds(ask, self.sentence_facts(j)) for j in mates if j != i)
 
     def sentence_facts(self, i: int) -> answerable.Facts | answerable.LazyFacts:
         """The facts sentence `i` holds (each worked out when first read, then kept)."""
@@ -296,7 +306,7 @@ class Retriever:
         candidate[nearest[nearest >= 0]] = True
         candidate[words.best] = True
         ids = np.flatnonzero(candidate)
-        holds, holds_context = self.holds(words.ask, ids)
+        holds, holds_context = self.holds(words.ask, ids, words.held)
         focus_coverage, rare_coverage = words.focus_coverage[ids], words.rare_coverage[ids]
         if tokens is None or self.tokens is None:
             soft_focus, soft_coverage = focus_coverage, rare_coverage
