@@ -145,6 +145,10 @@ class Ask:
         """An answer must hold a fact of this kind (a number, date, amount, ...) to be one."""
         return self.kind in REQUIRED
 
+    def rare_terms(self, focus: bool) -> list[tuple[str, float]]:
+        """(term, rarity) of the focus terms (`focus`), or of the names."""
+        return [(t, r) for t, r, f in zip(self.terms, self.rarity, self.focus, strict=True) if f == focus]
+
 
 @lru_cache(maxsize=65536)
 def rarity(word: str) -> float:

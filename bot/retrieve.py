@@ -191,11 +191,10 @@ class Retriever:
         found = sum(w for t, w in zip(q_set, idf, strict=True) if self.in_corpus(t))
         ask = answerable.parse(question)
         rare_sentence, rare_passage, focus, names = self._rare(ask)
-        named = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus, strict=True) if not f]
+        named = ask.rare_terms(focus=False)
         used = [r for t, r in named if self.in_corpus(t)]
-        checked = checks_kind(ask)
         return Words(
-            held={i: self.held(ask, i) for i in best.tolist()} if checked else {},
+            held={i: self.held(ask, i) for i in best.tolist()} if checks_kind(ask) else {},
             known_names=sum(used) / sum(r for _, r in named) if named else 1.0,
             # names, none used by any article, and some of them common English words (a country,
             # not a misspelt name): the question is about something the articles do not cover
@@ -233,10 +232,10 @@ class Retriever:
         total = sum(ask.rarity) or 1.0
         _, per_sentence = self.word_index.sentences.count(ask.terms, ask.rarity)
         _, per_passage = self.word_index.passages.count(ask.terms, ask.rarity)
-        focus = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus, strict=True) if f]
+        focus = ask.rare_terms(focus=True)
         _, per_focus = self.word_index.sentences.count([t for t, _ in focus], [r for _, r in focus])
         focus_total = sum(r for _, r in focus) or 1.0
-        named = [(t, r) for t, r, f in zip(ask.terms, ask.rarity, ask.focus, strict=True) if not f]
+        named = ask.rare_terms(focus=False)
         if named:
             _, per_name = self.word_index.passages.count([t for t, _ in named], [r for _, r in named])
             names = (per_name / sum(r for _, r in named)).astype(np.float32)
