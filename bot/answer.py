@@ -109,6 +109,10 @@ class Answer:
 _CITATION_KEYS = ("doc", "title", "text", "paragraph", "sentence", "score", "url", "source")
 
 
+# how a question may end; one that ends otherwise was typed without its question mark
+_ENDS = frozenset("?.!\uff1f")
+
+
 def clean_question(text: str) -> str:
     """The question with control characters removed and white space folded; raises QuestionError."""
     if not isinstance(text, str):
@@ -131,6 +135,8 @@ def clean_question(text: str) -> str:
         raise QuestionError(
             f"That question is {len(question)} characters long; please keep it under {MAX_QUESTION_CHARS} characters."
         )
+    if question[-1] not in _ENDS:  # asked without its question mark: read as the same question with it
+        question += "?"
     return question
 
 

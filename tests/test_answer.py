@@ -246,6 +246,13 @@ def test_longest_allowed_question_and_other_scripts_are_accepted():
     assert clean_question("\u6c27\u6c14\u662f\u4ec0\u4e48\uff1f") == "\u6c27\u6c14\u662f\u4ec0\u4e48\uff1f"
 
 
+def test_a_question_typed_without_its_question_mark_is_read_with_it():
+    """The model reads "where did it happen" differently from "where did it happen?": one question."""
+    assert clean_question("where did the summit take place") == "where did the summit take place?"
+    assert clean_question("Who won the match?") == "Who won the match?"
+    assert clean_question("Tell me who won.") == "Tell me who won."
+
+
 def test_a_bad_question_in_a_batch_is_reported(answerer):
     with pytest.raises(QuestionError):
         answerer.answer_many(["What is the atomic number of oxygen?", "   "])
