@@ -214,13 +214,19 @@ class Answerer:
         return (choices for _, choices in self._ranked_batches(list(questions), batch))
 
     def _ranked_batches(self, questions: list[str], batch: int) -> Iterator[tuple[list[str], list[Choice]]]:
+        """(questions, their choices) batch by batch; a question typed in lower case is ranked as
+        if typed with capitals (Scorer.truecase), and answered under the words it was asked in."""
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
+        read = [self.retriever.truecase(q) for q in questions]
         if len(questions) <= batch:
-            yield from self._pipeline(questions, batch)
+            done = 0
+            for chunk, ranked_chunk in self._pipeline(read, batch):
+                yield questions[done : done + len(chunk)], ranked_chunk
+                done += len(chunk)
             return
         order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
-        ranked = [c for _, choices in self._pipeline([questions[i] for i in order], batch) for c in choices]
+        ranked = [c for _, choices in self._pipeline([read[i] for i in order], batch) for c in choices]
         choices: list[Choice] = [ranked[0]] * len(questions)
         for position, i in enumerate(order):
             choices[i] = ranked[position]

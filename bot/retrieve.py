@@ -9,9 +9,9 @@ import numpy as np
 
 from . import answerable
 from .kinds import asked_words, question_kind
-from .store import Store
+from .store import Postings, Store
 from .tokens import Projection, QuestionTokens, TokenVectors, projection_for
-from .words import STOPWORDS, terms
+from .words import STOPWORDS, lower_case_words, terms, truecase
 
 __all__ = ["CANDIDATES", "STOPWORDS", "Features", "Retriever", "Scorer", "Words", "terms"]
 
@@ -104,6 +104,10 @@ class Scorer(Protocol):
 
     def words(self, question: str) -> Words | None:
         """What the question's words alone give (worked out while the question is encoded), if anything."""
+        ...
+
+    def truecase(self, question: str) -> str:
+        """The question as if typed with capitals, where it was typed in lower case (words.truecase)."""
         ...
 
     def features(
@@ -222,6 +226,15 @@ class Retriever:
             best = best[bm[best] >= np.partition(bm[best], len(best) - self.k)[len(best) - self.k]]
         return best
 
+    def truecase(self, question: str) -> str:
+        """The question as if typed with capitals, where it was typed in lower case (words.truecase)."""
+        asked = lower_case_words(question)
+        if not asked:
+            return question
+        names, sentences = self.facts.names, self.word_index.sentences
+        capitalised = {w: _frequency(names, w) for w in asked}
+        return truecase(question, capitalised, {t: _frequency(sentences, t) for w in asked for t in terms(w)})
+
     def in_corpus(self, term: str) -> bool:
         """Whether any sentence uses the word."""
         return term in self.word_index.sentences.vocabulary
@@ -337,3 +350,9 @@ class Retriever:
             typed=words.ask.typed,
             required=words.ask.required,
         )
+
+
+def _frequency(postings: Postings, word: str) -> int:
+    """How many documents hold the word."""
+    j = postings.vocabulary.get(word)
+    return 0 if j is None else int(postings.document_frequency()[j])

@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +108,34 @@ def terms(text: str) -> list[str]:
     """Lower-cased, accent-folded, stemmed content words of a text (stop words dropped)."""
     words = [w for w in _TOKEN.findall(fold(text).lower()) if w not in STOPWORDS]
     return _stemmer().stemWords(words)
+
+
+_LOWER_WORD = re.compile(r"\b[a-z]+\b")
+
+
+def lower_case_words(question: str) -> list[str]:
+    """The words that may be names in a question typed in lower case: all but its first word and
+    the stop words. None for a question that starts with a capital: it is read as typed."""
+    if not question[:1].islower():
+        return []
+    return [m.group(0) for m in _LOWER_WORD.finditer(question) if m.start() > 0 and m.group(0) not in STOPWORDS]
+
+
+def truecase(question: str, capitalised: Mapping[str, int], used: Mapping[str, int]) -> str:
+    """A question typed in lower case, with the words the articles mostly write with a capital
+    (their names: "kim" -> "Kim") capitalised, so that it is read as the same question typed
+    with capitals. `capitalised`: per word (lower_case_words), how many sentences write it with
+    a capital inside the sentence; `used`: per stemmed word (terms), how many use it at all."""
+    names = {
+        w
+        for w in lower_case_words(question)
+        if capitalised.get(w, 0) * 2 >= max(used.get(next(iter(terms(w)), w), 0), 1)
+    }
+    if not names:
+        return question
+    return _LOWER_WORD.sub(
+        lambda m: m.group(0).capitalize() if m.start() > 0 and m.group(0) in names else m.group(0), question
+    )
 
 
 @dataclass(frozen=True)

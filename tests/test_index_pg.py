@@ -247,9 +247,11 @@ def test_serving_from_the_database_gives_the_embedded_stores_answers(
 
 
 def wiki_questions(index) -> list[str]:
-    """The questions above and one made of words of every fifth sentence (some answerable, some not)."""
+    """The questions above, also typed in lower case, and one made of words of every fifth sentence
+    (some answerable, some not)."""
     made = [f"What about {' '.join(s.text.split()[:7])}?" for s in index.sentences[::5]]
-    return WIKI_QUESTIONS + made + ["How tall is the Eiffel Tower?", "Who won the 1998 World Cup?"]
+    typed = [q.lower() for q in WIKI_QUESTIONS]
+    return WIKI_QUESTIONS + typed + made + ["How tall is the Eiffel Tower?", "Who won the 1998 World Cup?"]
 
 
 def test_the_job_never_shows_the_database_url() -> None:

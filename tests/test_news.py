@@ -15,6 +15,7 @@ RIGHT = [
     ("Who is Yuri Ushakov?", "foreign policy adviser"),
     ("Who is Georgy Tolorya?", "Centre for Asian Strategy"),  # a misspelt name is not a missing one
     ("What did Kim wear when he got off the train?", "homburg hat"),  # "when ..." asks no date here
+    ("What was Kim wearing when he arrived?", "homburg hat"),
 ]
 KNOWN_MISSES = [  # declined or wrong today: kept so that a fix shows (strict xfail)
     ("How did Kim travel to Russia?", "armoured train"),
@@ -24,6 +25,7 @@ NOT_SAID = [
     "How long did the talks last?",
     "What is beyond the Covid-19 world's coverage?",  # the promo line at the article's end
     "Who is the president of Italy?",  # a country the article never names
+    "What gift did Putin give Kim?",
 ]
 
 
@@ -51,6 +53,17 @@ def test_known_misses(answerer, question, fragment):
 def test_what_the_article_does_not_say_is_declined(answerer, question):
     answer = answerer.answer(question)
     assert not answer.answered and answer.citations == ()
+
+
+@pytest.mark.parametrize("question", [q for q, _ in RIGHT] + NOT_SAID)
+def test_a_question_typed_in_lower_case_is_answered_as_if_typed_with_capitals(answerer, question):
+    """Chat users often type "what was kim wearing": the article's names are read as names
+    (lower case, "kim" would be a word to cover like "wearing"), and the answer is the same."""
+    typed = answerer.answer(question.lower().rstrip("?"))
+    proper = answerer.answer(question)
+    assert typed.answered == proper.answered
+    assert [c.text for c in typed.citations] == [c.text for c in proper.citations]
+    assert typed.question == question.lower()  # answered under the words it was asked in
 
 
 def test_the_source_line_says_where_when_and_by_whom_the_article_was_filed(answerer):
