@@ -12,6 +12,7 @@ from typing import NamedTuple, cast
 
 import numpy as np
 
+from . import answerable
 from .choose import DEFAULT_WEIGHTS, MIN_CONFIDENCE, Choice, Weights, choose
 from .encoder import Encoder, TokenEncoder
 from .helper import HelperThread, Pending
@@ -218,7 +219,7 @@ class Answerer:
         if typed with capitals (Scorer.truecase), and answered under the words it was asked in."""
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
-        read = [self.retriever.truecase(q) for q in questions]
+        read = [self.retriever.truecase(answerable.direct(q)) for q in questions]
         if len(questions) <= batch:
             done = 0
             for chunk, ranked_chunk in self._pipeline(read, batch):

@@ -159,6 +159,28 @@ def rarity(word: str) -> float:
     return max(0.5, 8.0 - zipf_frequency(word, "en", wordlist="small"))  # small: 4 MB in memory, "best" 37 MB
 
 
+# a question asked indirectly, as people ask in a chat: "Can you tell me who ...?", "Do you
+# know when ...?", "Hi, please tell me where ...?" (greetings, then a frame, then the question word)
+_FRAME = re.compile(
+    r"^(?:(?:hey|hi|hello|ok|okay|so|please)\b[,!.]?\s+)*"
+    r"(?:(?:(?:can|could|would|will) (?:you|u) (?:please )?(?:tell|show) me|(?:do|does) (?:you|u|anyone|anybody) "
+    r"(?:happen to )?know|(?:do you have )?any idea|i(?:'d| would) like to know|i (?:want|need) to know|"
+    r"i wonder(?:ed)?|(?:please )?tell me)\b[,:]?\s+)?"
+    r"(?=(?:what|which|who|whom|whose|where|when|why|how)\b)",
+    re.IGNORECASE,
+)
+
+
+def direct(question: str) -> str:
+    """The question asked directly: "Can you tell me who won?" -> "Who won?" (a capital kept
+    where it was typed with one); any other question as it is."""
+    m = _FRAME.match(question)
+    if m is None or m.end() == 0:
+        return question
+    rest = question[m.end() :]
+    return rest[0].upper() + rest[1:] if question[0].isupper() else rest
+
+
 def asked_kind(question: str) -> str:
     """The kind of fact a question asks for (see _ASKS): that of the question phrase found first, or "other"."""
     q = question.lower()

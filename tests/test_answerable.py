@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answerable import asked_kind, facts, holds, parse
+from bot.answerable import asked_kind, direct, facts, holds, parse
 
 
 @pytest.mark.parametrize(
@@ -65,3 +65,20 @@ def test_rare_words_weigh_more_than_common_ones():
     ask = parse("What did the captain of the ferry say?")
     weight = dict(zip(ask.terms, ask.rarity, strict=True))
     assert weight["captain"] > weight["say"]
+
+
+@pytest.mark.parametrize(
+    "asked, read",
+    [
+        ("Can you tell me who won the match?", "Who won the match?"),
+        ("hi, could you please tell me where the mayor lives", "where the mayor lives"),
+        ("Do you know when the bridge opened?", "When the bridge opened?"),
+        ("Please tell me how old the mayor is?", "How old the mayor is?"),
+        ("I'd like to know why the vote failed.", "Why the vote failed."),
+        ("Who won the match?", "Who won the match?"),
+        ("Tell me about the match?", "Tell me about the match?"),  # no question word: as asked
+        ("What do you know about the match?", "What do you know about the match?"),
+    ],
+)
+def test_a_question_asked_indirectly_is_read_as_the_direct_question(asked, read):
+    assert direct(asked) == read
