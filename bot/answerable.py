@@ -159,14 +159,18 @@ def rarity(word: str) -> float:
     return max(0.5, 8.0 - zipf_frequency(word, "en", wordlist="small"))  # small: 4 MB in memory, "best" 37 MB
 
 
-# a question asked indirectly, as people ask in a chat: "Can you tell me who ...?", "Do you
-# know when ...?", "Hi, please tell me where ...?" (greetings, then a frame, then the question word)
+# a question asked indirectly, as people ask in a chat: "Can you tell me who ...?", "Thanks! Do
+# you know when ...?", "According to the article, where ...?" (greetings, a reference to the
+# articles, a frame, then the question word or the verb that opens a yes/no question)
 _FRAME = re.compile(
-    r"^(?:(?:hey|hi|hello|ok|okay|so|please)\b[,!.]?\s+)*"
+    r"^(?:(?:hey|hi|hello|ok|okay|so|please|thanks|thank you|thx)\b[,!.]?\s+)*"
+    r"(?:(?:according to|in|from|based on) (?:the|this|that|these|those) (?:articles?|news|reports?|stor(?:y|ies))\b"
+    r"[,:]?\s+)?"
     r"(?:(?:(?:can|could|would|will) (?:you|u) (?:please )?(?:tell|show) me|(?:do|does) (?:you|u|anyone|anybody) "
     r"(?:happen to )?know|(?:do you have )?any idea|i(?:'d| would) like to know|i (?:want|need) to know|"
     r"i wonder(?:ed)?|(?:please )?tell me)\b[,:]?\s+)?"
-    r"(?=(?:what|which|who|whom|whose|where|when|why|how)\b)",
+    r"(?=(?:what|which|who|whom|whose|where|when|why|how|is|are|was|were|did|does|do|has|have|had|will|would|"
+    r"can|could|should)\b)",
     re.IGNORECASE,
 )
 

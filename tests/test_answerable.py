@@ -75,6 +75,11 @@ def test_rare_words_weigh_more_than_common_ones():
         ("Do you know when the bridge opened?", "When the bridge opened?"),
         ("Please tell me how old the mayor is?", "How old the mayor is?"),
         ("I'd like to know why the vote failed.", "Why the vote failed."),
+        ("According to the article, did the mayor resign?", "Did the mayor resign?"),
+        ("Thanks! In this article, who is the mayor?", "Who is the mayor?"),
+        ("So is the bridge open?", "Is the bridge open?"),
+        ("Can the mayor resign?", "Can the mayor resign?"),  # a yes/no question, not a frame
+        ("In the end, who won?", "In the end, who won?"),
         ("Who won the match?", "Who won the match?"),
         ("Tell me about the match?", "Tell me about the match?"),  # no question word: as asked
         ("What do you know about the match?", "What do you know about the match?"),
