@@ -19,6 +19,7 @@ from .helper import HelperThread, Pending
 from .retrieve import Retriever, Scorer, Words
 from .store import SentenceData, Store
 from .tokens import QuestionTokens, question_tokens
+from .words import plain_case
 
 MAX_QUESTION_CHARS = 1000
 # Up to this many questions have their words scored during the encode (Answerer); a bigger
@@ -219,7 +220,7 @@ class Answerer:
         if typed with capitals (Scorer.truecase), and answered under the words it was asked in."""
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
-        read = [self.retriever.truecase(answerable.direct(q)) for q in questions]
+        read = [self.retriever.truecase(plain_case(answerable.direct(q))) for q in questions]
         if len(questions) <= batch:
             done = 0
             for chunk, ranked_chunk in self._pipeline(read, batch):

@@ -111,6 +111,16 @@ def terms(text: str) -> list[str]:
 
 
 _LOWER_WORD = re.compile(r"\b[a-z]+\b")
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
+
+
+def plain_case(question: str) -> str:
+    """The question in lower case where its capitals say nothing: typed in capitals ("WHERE DID
+    ..."), or with every word capitalised ("Where Did ..."); else as it is."""
+    words = _LETTERS.findall(question)[1:]
+    if len(words) < 2 or any(w[0].islower() for w in words):
+        return question
+    return question.lower()
 
 
 def lower_case_words(question: str) -> list[str]:

@@ -58,12 +58,14 @@ def test_what_the_article_does_not_say_is_declined(answerer, question):
 @pytest.mark.parametrize("question", [q for q, _ in RIGHT] + NOT_SAID)
 def test_a_question_typed_in_lower_case_is_answered_as_if_typed_with_capitals(answerer, question):
     """Chat users often type "what was kim wearing": the article's names are read as names
-    (lower case, "kim" would be a word to cover like "wearing"), and the answer is the same."""
-    typed = answerer.answer(question.lower().rstrip("?"))
+    (lower case, "kim" would be a word to cover like "wearing"), and the answer is the same;
+    so is a question typed in capitals."""
     proper = answerer.answer(question)
-    assert typed.answered == proper.answered
-    assert [c.text for c in typed.citations] == [c.text for c in proper.citations]
-    assert typed.question == question.lower()  # answered under the words it was asked in
+    for typed in (question.lower().rstrip("?"), question.upper()):  # and in capitals: they say nothing
+        answer = answerer.answer(typed)
+        assert answer.answered == proper.answered
+        assert [c.text for c in answer.citations] == [c.text for c in proper.citations]
+    assert answer.question == question.upper()  # answered under the words it was asked in
 
 
 @pytest.mark.parametrize("question", [q for q, _ in RIGHT] + NOT_SAID)

@@ -11,7 +11,7 @@ import pytest
 import bot.index
 from bot.answer import Answerer
 from bot.retrieve import Retriever
-from bot.words import truecase
+from bot.words import plain_case, truecase
 
 from .test_answer import ANSWERABLE, UNRELATED
 
@@ -117,3 +117,10 @@ def test_a_question_typed_in_lower_case_gets_the_capitals_the_articles_give_its_
     assert truecase("who is the president of italy?", capitalised, used) == "who is the president of italy?"
     # a question typed with capitals is read as typed
     assert truecase("Where did kim meet putin?", capitalised, used) == "Where did kim meet putin?"
+
+
+def test_capitals_that_say_nothing_are_read_as_lower_case():
+    assert plain_case("WHERE DID KIM MEET PUTIN?") == "where did kim meet putin?"
+    assert plain_case("Where Did Kim Meet Putin?") == "where did kim meet putin?"
+    assert plain_case("Where did Kim meet Putin?") == "Where did Kim meet Putin?"
+    assert plain_case("When did NASA launch Atlantis?") == "When did NASA launch Atlantis?"
