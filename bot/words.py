@@ -111,6 +111,9 @@ def terms(text: str) -> list[str]:
 
 
 _LOWER_WORD = re.compile(r"\b[a-z]+\b")
+# a word is a name in the articles when at least this share of the sentences that use it write
+# it with a capital inside the sentence ("Kim", "Putin"; not "shuttle" of "Space Shuttle Atlantis")
+NAME_SHARE = 0.9
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 
 
@@ -124,22 +127,23 @@ def plain_case(question: str) -> str:
 
 
 def lower_case_words(question: str) -> list[str]:
-    """The words that may be names in a question typed in lower case: all but its first word and
-    the stop words. None for a question that starts with a capital: it is read as typed."""
-    if not question[:1].islower():
+    """The words that may be names in a question typed in lower case (but perhaps its first
+    letter, as phones type it): all but its first word and the stop words. None for a question
+    with a capital after its first letter: it is read as typed."""
+    if any(ch.isupper() for ch in question[1:]):
         return []
     return [m.group(0) for m in _LOWER_WORD.finditer(question) if m.start() > 0 and m.group(0) not in STOPWORDS]
 
 
 def truecase(question: str, capitalised: Mapping[str, int], used: Mapping[str, int]) -> str:
-    """A question typed in lower case, with the words the articles mostly write with a capital
-    (their names: "kim" -> "Kim") capitalised, so that it is read as the same question typed
-    with capitals. `capitalised`: per word (lower_case_words), how many sentences write it with
+    """A question typed in lower case, with the words the articles write with a capital (their
+    names: "kim" -> "Kim"; NAME_SHARE) capitalised, so that it is read as the same question
+    typed with capitals. `capitalised`: per word (lower_case_words), how many sentences write it with
     a capital inside the sentence; `used`: per stemmed word (terms), how many use it at all."""
     names = {
         w
         for w in lower_case_words(question)
-        if capitalised.get(w, 0) * 2 >= max(used.get(next(iter(terms(w)), w), 0), 1)
+        if capitalised.get(w, 0) >= NAME_SHARE * max(used.get(next(iter(terms(w)), w), 0), 1)
     }
     if not names:
         return question
