@@ -162,6 +162,11 @@ def rarity(word: str) -> float:
 # a question asked indirectly, as people ask in a chat: "Can you tell me who ...?", "Thanks! Do
 # you know when ...?", "According to the article, where ...?" (greetings, a reference to the
 # articles, a frame, then the question word or the verb that opens a yes/no question)
+# the word a direct question opens with: a question word, or the verb of a yes/no question
+_OPENING = (
+    r"(?:what|which|who|whom|whose|where|when|why|how|is|are|was|were|did|does|do|has|have|had|will|would|"
+    r"can|could|should)\b"
+)
 _FRAME = re.compile(
     r"^(?:(?:hey|hi|hello|ok|okay|so|please|thanks|thank you|thx)\b[,!.]?\s+)*"
     r"(?:(?:according to|in|from|based on) (?:the|this|that|these|those) (?:articles?|news|reports?|stor(?:y|ies))\b"
@@ -169,20 +174,32 @@ _FRAME = re.compile(
     r"(?:(?:(?:can|could|would|will) (?:you|u) (?:please )?(?:tell|show) me|(?:do|does) (?:you|u|anyone|anybody) "
     r"(?:happen to )?know|(?:do you have )?any idea|i(?:'d| would) like to know|i (?:want|need) to know|"
     r"i wonder(?:ed)?|(?:please )?tell me)\b[,:]?\s+)?"
-    r"(?=(?:what|which|who|whom|whose|where|when|why|how|is|are|was|were|did|does|do|has|have|had|will|would|"
-    r"can|could|should)\b)",
+    rf"(?={_OPENING})",
     re.IGNORECASE,
 )
 
 
+_REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|theirs|this|that|these|those)\b", re.I)
+# where a question begins after sentences that are not questions ("I read the report. Who ...?")
+_QUESTION_START = re.compile(rf"(?<=[.!?])\s+(?={_OPENING})", re.IGNORECASE)
+
+
 def direct(question: str) -> str:
-    """The question asked directly: "Can you tell me who won?" -> "Who won?" (a capital kept
-    where it was typed with one); any other question as it is."""
+    """The question asked directly: "Can you tell me who won?" -> "Who won?", without the
+    sentences written before it ("I read the report. Who won?" -> "Who won?"); any other
+    question as it is. It opens with a capital where the question was typed with one."""
+    asked = question
+    if not _FRAME.match(question):  # it opens with neither a question word nor a frame
+        start = _QUESTION_START.search(question)
+        # ... and what is written before the question is not what "it" or "they" refers to
+        if start and not _REFERS_BACK.search(question, start.end()):
+            question = question[start.end() :]
     m = _FRAME.match(question)
-    if m is None or m.end() == 0:
-        return question
-    rest = question[m.end() :]
-    return rest[0].upper() + rest[1:] if question[0].isupper() else rest
+    if m is not None:
+        question = question[m.end() :]
+    if question == asked:
+        return asked
+    return question[0].upper() + question[1:] if asked[0].isupper() else question
 
 
 def asked_kind(question: str) -> str:
