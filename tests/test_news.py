@@ -61,7 +61,8 @@ def test_a_question_typed_in_lower_case_is_answered_as_if_typed_with_capitals(an
     (lower case, "kim" would be a word to cover like "wearing"), and the answer is the same;
     so is a question typed in capitals."""
     proper = answerer.answer(question)
-    for typed in (question.lower().rstrip("?"), question.upper()):  # and in capitals: they say nothing
+    # as typed on a phone (the first letter only), without capitals, and in capitals (they say nothing)
+    for typed in (question[0] + question[1:].lower(), question.lower().rstrip("?"), question.upper()):
         answer = answerer.answer(typed)
         assert answer.answered == proper.answered
         assert [c.text for c in answer.citations] == [c.text for c in proper.citations]
