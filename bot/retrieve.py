@@ -9,7 +9,7 @@ import numpy as np
 
 from . import answerable
 from .kinds import asked_words, question_kind
-from .store import Postings, Store
+from .store import Store
 from .tokens import Projection, QuestionTokens, TokenVectors, projection_for
 from .words import STOPWORDS, lower_case_words, terms, truecase
 
@@ -232,8 +232,8 @@ class Retriever:
         if not asked:
             return question
         names, sentences = self.facts.names, self.word_index.sentences
-        capitalised = {w: _frequency(names, w) for w in asked}
-        return truecase(question, capitalised, {t: _frequency(sentences, t) for w in asked for t in terms(w)})
+        capitalised = {w: names.frequency(w) for w in asked}
+        return truecase(question, capitalised, {t: sentences.frequency(t) for w in asked for t in terms(w)})
 
     def in_corpus(self, term: str) -> bool:
         """Whether any sentence uses the word."""
@@ -350,9 +350,3 @@ class Retriever:
             typed=words.ask.typed,
             required=words.ask.required,
         )
-
-
-def _frequency(postings: Postings, word: str) -> int:
-    """How many documents hold the word."""
-    j = postings.vocabulary.get(word)
-    return 0 if j is None else int(postings.document_frequency()[j])

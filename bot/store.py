@@ -58,6 +58,10 @@ class Postings(Protocol):
         """Per vocabulary column, how many documents hold the word."""
         ...
 
+    def frequency(self, word: str) -> int:
+        """How many documents hold the word (0: none)."""
+        ...
+
 
 class LexicalSearch(Protocol):
     """The word evidence: BM25 over sentences and passages, distinct content words per sentence."""

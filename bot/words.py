@@ -130,7 +130,7 @@ def lower_case_words(question: str) -> list[str]:
     """The words that may be names in a question typed in lower case (but perhaps its first
     letter, as phones type it): all but its first word and the stop words. None for a question
     with a capital after its first letter: it is read as typed."""
-    if any(ch.isupper() for ch in question[1:]):
+    if not question[1:].islower():  # a capital after the first letter (or no letter at all)
         return []
     return [m.group(0) for m in _LOWER_WORD.finditer(question) if m.start() > 0 and m.group(0) not in STOPWORDS]
 
@@ -195,6 +195,11 @@ class Postings:
     def column(self, word: str) -> slice | None:
         j = self.vocabulary.get(word)
         return None if j is None else slice(self.indptr[j], self.indptr[j + 1])
+
+    def frequency(self, word: str) -> int:
+        """How many documents hold the word (0: none)."""
+        j = self.vocabulary.get(word)
+        return 0 if j is None else int(self.indptr[j + 1] - self.indptr[j])
 
     def bm25(self, words: Sequence[str]) -> np.ndarray:
         """BM25 per document (a repeated word counts again, as in bm25s's own get_scores)."""
