@@ -141,7 +141,7 @@ async def test_a_refused_upload_quotes_at_most_a_short_clean_title(running: Runn
 async def test_soft_hyphens_and_zero_width_spaces_inside_words_do_not_hide_the_answer(running: Running) -> None:
     running.send.private("How many visi\u00adtors are ex\u200bpected at the fes\u00adtival?")
     assert "40,000" in (await running.reply(chat_id=USER_ID))["text"]
-    assert clean_question("visi\u00adtors\u200b fes\u200btival") == "visitors festival"
+    assert clean_question("visi\u00adtors\u200b fes\u200btival") == "visitors festival?"  # read with its "?"
 
 
 def test_a_sentence_over_4096_characters_is_cut_outside_its_blockquote() -> None:
