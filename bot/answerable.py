@@ -159,14 +159,14 @@ def rarity(word: str) -> float:
     return max(0.5, 8.0 - zipf_frequency(word, "en", wordlist="small"))  # small: 4 MB in memory, "best" 37 MB
 
 
-# a question asked indirectly, as people ask in a chat: "Can you tell me who ...?", "Thanks! Do
-# you know when ...?", "According to the article, where ...?" (greetings, a reference to the
-# articles, a frame, then the question word or the verb that opens a yes/no question)
 # the word a direct question opens with: a question word, or the verb of a yes/no question
 _OPENING = (
     r"(?:what|which|who|whom|whose|where|when|why|how|is|are|was|were|did|does|do|has|have|had|will|would|"
     r"can|could|should)\b"
 )
+# a question asked indirectly, as people ask in a chat: "Can you tell me who ...?", "Thanks! Do
+# you know when ...?", "According to the article, where ...?" (greetings, a reference to the
+# articles, a frame, then the word a direct question opens with)
 _FRAME = re.compile(
     r"^(?:(?:hey|hi|hello|ok|okay|so|please|thanks|thank you|thx)\b[,!.]?\s+)*"
     r"(?:(?:according to|in|from|based on) (?:the|this|that|these|those) (?:articles?|news|reports?|stor(?:y|ies))\b"
@@ -177,11 +177,10 @@ _FRAME = re.compile(
     rf"(?={_OPENING})",
     re.IGNORECASE,
 )
-
-
-_REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|theirs|this|that|these|those)\b", re.I)
 # where a question begins after sentences that are not questions ("I read the report. Who ...?")
 _QUESTION_START = re.compile(rf"(?<=[.!?])\s+(?={_OPENING})", re.IGNORECASE)
+# a word of the question that may refer to what was written before it
+_REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|theirs|this|that|these|those)\b", re.I)
 
 
 def direct(question: str) -> str:

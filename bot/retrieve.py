@@ -11,7 +11,7 @@ from . import answerable
 from .kinds import asked_words, question_kind
 from .store import Store
 from .tokens import Projection, QuestionTokens, TokenVectors, projection_for
-from .words import STOPWORDS, lower_case_words, terms, truecase
+from .words import STOPWORDS, terms, truecase
 
 __all__ = ["CANDIDATES", "STOPWORDS", "Features", "Retriever", "Scorer", "Words", "terms"]
 
@@ -228,12 +228,11 @@ class Retriever:
 
     def truecase(self, question: str) -> str:
         """The question as if typed with capitals, where it was typed in lower case (words.truecase)."""
-        asked = lower_case_words(question)
-        if not asked:
-            return question
         names, sentences = self.facts.names, self.word_index.sentences
-        capitalised = {w: names.frequency(w) for w in asked}
-        return truecase(question, capitalised, {t: sentences.frequency(t) for w in asked for t in terms(w)})
+        return truecase(
+            question,
+            lambda words, stems: ({w: names.frequency(w) for w in words}, {t: sentences.frequency(t) for t in stems}),
+        )
 
     def in_corpus(self, term: str) -> bool:
         """Whether any sentence uses the word."""

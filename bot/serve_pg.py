@@ -36,7 +36,7 @@ from .retrieve import CANDIDATES, Features, Retriever, Words
 from .split import Passage, Sentence
 from .store_pg import PgStore, Pin, postings_from_rows
 from .tokens import Projection, QuestionTokens, TokenVectors, projection_for, unpack
-from .words import WordIndex, lower_case_words, terms, truecase
+from .words import WordIndex, terms, truecase
 
 # BM25 candidates are read down to this fraction below the k-th score, then cut exactly
 LEXICAL_SLACK = 1e-4
@@ -130,13 +130,12 @@ class DatabaseRetriever:
 
     def truecase(self, question: str) -> str:
         """The question as if typed with capitals, where it was typed in lower case (words.truecase)."""
-        asked = lower_case_words(question)
-        if not asked:
-            return question
-        with self.store.reader(self.pin.version, self.pin.dimension) as reader:
-            capitalised = reader.document_frequency(asked, "n")
-            used = reader.document_frequency(sorted({t for w in asked for t in terms(w)}))
-        return truecase(question, capitalised, used)
+
+        def counts(words: list[str], stems: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+            with self.store.reader(self.pin.version, self.pin.dimension) as reader:
+                return reader.document_frequency(words, "n"), reader.document_frequency(stems)
+
+        return truecase(question, counts)
 
     def features(
         self,

@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,16 +135,20 @@ def lower_case_words(question: str) -> list[str]:
     return [m.group(0) for m in _LOWER_WORD.finditer(question) if m.start() > 0 and m.group(0) not in STOPWORDS]
 
 
-def truecase(question: str, capitalised: Mapping[str, int], used: Mapping[str, int]) -> str:
+def truecase(
+    question: str, counts: Callable[[list[str], list[str]], tuple[Mapping[str, int], Mapping[str, int]]]
+) -> str:
     """A question typed in lower case, with the words the articles write with a capital (their
     names: "kim" -> "Kim"; NAME_SHARE) capitalised, so that it is read as the same question
-    typed with capitals. `capitalised`: per word (lower_case_words), how many sentences write it with
-    a capital inside the sentence; `used`: per stemmed word (terms), how many use it at all."""
-    names = {
-        w
-        for w in lower_case_words(question)
-        if capitalised.get(w, 0) >= NAME_SHARE * max(used.get(next(iter(terms(w)), w), 0), 1)
-    }
+    typed with capitals. `counts(words, stems)` gives, per word (lower_case_words), how many
+    sentences write it with a capital inside the sentence, and per stemmed word (terms), how
+    many use it at all."""
+    words = lower_case_words(question)
+    if not words:
+        return question
+    stems = {w: next(iter(terms(w)), w) for w in words}
+    capitalised, used = counts(words, sorted(set(stems.values())))
+    names = {w for w in words if capitalised.get(w, 0) >= NAME_SHARE * max(used.get(stems[w], 0), 1)}
     if not names:
         return question
     return _LOWER_WORD.sub(
