@@ -69,7 +69,8 @@ _ASKS = [
     ("name", re.compile(r"\b(?:name|named|called|title)\b")),
     ("reason", re.compile(r"\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted)\b")),
 ]
-_QUESTION_WORD = re.compile(r"\b(?:what|which|who|whom|whose|where|when|why|how)\b")
+_QUESTION_WORDS = "what|which|who|whom|whose|where|when|why|how"
+_QUESTION_WORD = re.compile(rf"\b(?:{_QUESTION_WORDS})\b")
 TYPED = frozenset({"age", "money", "ratio", "duration", "number", "clock", "date", "person", "place", "name", "entity"})
 # kinds recognised reliably enough in a sentence that an answer without one is declined outright
 REQUIRED = frozenset({"age", "money", "ratio", "duration", "number", "clock"})
@@ -160,10 +161,7 @@ def rarity(word: str) -> float:
 
 
 # the word a direct question opens with: a question word, or the verb of a yes/no question
-_OPENING = (
-    r"(?:what|which|who|whom|whose|where|when|why|how|is|are|was|were|did|does|do|has|have|had|will|would|"
-    r"can|could|should)\b"
-)
+_OPENING = rf"(?:{_QUESTION_WORDS}|is|are|was|were|did|does|do|has|have|had|will|would|can|could|should)\b"
 # a question asked indirectly, as people ask in a chat: "Can you tell me who ...?", "Thanks! Do
 # you know when ...?", "According to the article, where ...?" (greetings, a reference to the
 # articles, a frame, then the word a direct question opens with)
