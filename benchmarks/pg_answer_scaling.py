@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pgvector_scaling import percentiles, questions, scaled, squad_dev, start_server  # noqa: E402
 
-from bot.answer import Answerer  # noqa: E402
+from bot.answer import Answerer, Encoded  # noqa: E402
 from bot.db import migrate  # noqa: E402
 from bot.index import SentenceIndex, make_faiss  # noqa: E402
 from bot.serve_pg import DatabaseIndex, DatabaseRetriever  # noqa: E402
@@ -43,13 +43,13 @@ from bot.settings import Settings  # noqa: E402
 from bot.store_pg import PgStore  # noqa: E402
 
 
-def timed_ranks(answerer: Answerer, texts: list[str], vectors: np.ndarray, warm: list[str], warm_vectors):
-    for text, vector in zip(warm, warm_vectors, strict=True):
-        answerer.rank(text, vector)
+def timed_ranks(answerer: Answerer, texts: list[str], encoded: Encoded, warm: list[str], warm_encoded: Encoded):
+    for text, vector, tokens in zip(warm, *warm_encoded, strict=True):
+        answerer.rank(text, vector, None, tokens)
     seconds, choices = [], []
-    for text, vector in zip(texts, vectors, strict=True):
+    for text, vector, tokens in zip(texts, *encoded, strict=True):
         t0 = time.perf_counter()
-        choices.append(answerer.rank(text, vector))
+        choices.append(answerer.rank(text, vector, None, tokens))
         seconds.append(time.perf_counter() - t0)
     return seconds, choices
 
@@ -68,7 +68,8 @@ def main() -> None:
     assert isinstance(base, SentenceIndex)
     encoder = service.answerer.encoder
     texts, warm = questions(folder, args.questions)
-    vectors, warm_vectors = encoder.encode(texts), encoder.encode(warm)
+    # with their words' token vectors, as the bot encodes a question (the copies have token vectors too)
+    encoded, warm_encoded = service.answerer.encode(texts), service.answerer.encode(warm)
     faiss.omp_set_num_threads(1)  # as the bot searches
     server = tmp = None
     if args.database_url:
@@ -86,7 +87,7 @@ def main() -> None:
         with PgStore(url) as store:
             for size in args.sizes:
                 copies = max(1, round(size / len(base.sentences)))
-                built = scaled(base, copies, np.random.default_rng(copies))
+                built = scaled(base, copies, np.random.default_rng(copies), tokens=True)
                 index = SentenceIndex(
                     built.articles,
                     built.sentences,
@@ -95,15 +96,16 @@ def main() -> None:
                     built.manifest,
                     words=built.words,
                     faiss_index=make_faiss(built.vectors),
+                    tokens=built.tokens,
                 )
                 print(f"{len(index.sentences):,} sentences: publishing ...", file=sys.stderr, flush=True)
                 store.publish(index)
                 embedded = Answerer(index, encoder)
-                e_times, e_choices = timed_ranks(embedded, texts, vectors, warm, warm_vectors)
+                e_times, e_choices = timed_ranks(embedded, texts, encoded, warm, warm_encoded)
                 database = DatabaseIndex(store, store.pin())
                 try:
                     answerer = Answerer(database, encoder, retriever=DatabaseRetriever(store, database.pin))
-                    d_times, d_choices = timed_ranks(answerer, texts, vectors, warm, warm_vectors)
+                    d_times, d_choices = timed_ranks(answerer, texts, encoded, warm, warm_encoded)
                 finally:
                     database.close()
                 same = sum(

@@ -51,6 +51,7 @@ from bot.service import QAService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.split import Passage, Sentence  # noqa: E402
 from bot.store_pg import DEFAULT_EF_SEARCH, HNSW_EF_CONSTRUCTION, HNSW_M, PgStore  # noqa: E402
+from bot.tokens import TokenVectors  # noqa: E402
 from bot.words import Postings, WordIndex, terms  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,8 +130,9 @@ def tile_postings(postings: Postings, copies: int) -> Postings:
     return Postings(postings.vocabulary, indptr, indices, weights, postings.size * copies)
 
 
-def scaled(base: SentenceIndex, copies: int, rng: np.random.Generator) -> SentenceIndex:
-    """`copies` copies of the index (see the module docstring); the FAISS index is left to the caller."""
+def scaled(base: SentenceIndex, copies: int, rng: np.random.Generator, tokens: bool = False) -> SentenceIndex:
+    """`copies` copies of the index (see the module docstring); the FAISS index is left to the caller.
+    With `tokens`, the sentences' token vectors are repeated per copy too (as the texts are)."""
     n, m = len(base.sentences), len(base.passages)
     vectors = np.concatenate([base.vectors] + [blended(base.vectors, rng) for _ in range(1, copies)])
     articles, sentences, passages = {}, [], []
@@ -153,8 +155,18 @@ def scaled(base: SentenceIndex, copies: int, rng: np.random.Generator) -> Senten
         np.tile(w.name_counts, copies),
     )
     manifest = {**base.manifest, "sentences": len(sentences), "benchmark_copies": copies}
+    repeated = None
+    if tokens and base.tokens is not None:
+        t = base.tokens
+        starts = np.concatenate(
+            [t.starts[:-1] + c * int(t.starts[-1]) for c in range(copies)] + [[copies * int(t.starts[-1])]]
+        )
+        repeated = TokenVectors(np.tile(t.codes, (copies, 1)), np.tile(t.scales, copies), starts.astype(np.int64))
+    manifest["tokens"] = repeated is not None  # what the store reads to expect token vectors
     placeholder = faiss.IndexFlatIP(vectors.shape[1])  # SentenceIndex would build one otherwise
-    return SentenceIndex(articles, sentences, passages, vectors, manifest, words=words, faiss_index=placeholder)
+    return SentenceIndex(
+        articles, sentences, passages, vectors, manifest, words=words, faiss_index=placeholder, tokens=repeated
+    )
 
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[list[set[int]], np.ndarray]:
