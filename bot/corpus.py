@@ -13,11 +13,14 @@ log = logging.getLogger(__name__)
 ARTICLE_SUFFIXES = (".txt", ".md")
 
 # Page furniture is recognised by its shape, never by the strings of particular articles:
-# - a credit: a line ending in an upper-case label and source ("... PHOTO: AGENCY");
+# - a credit: a line ending in an upper-case label and source ("... PHOTO: AGENCY"), a byline or
+#   production credit ("By Anna Berg, Baltic Wire.", "(Reporting by ...; Editing by ...)");
 # - a fragment: a line standing alone, without sentence punctuation at its end, of a few
-#   words (buttons, section labels, bylines, "Label: teaser" promos);
+#   words (buttons, section labels, bylines, "Label: teaser" promos), or a "Label: Title Case"
+#   link even with a full stop;
 # - a call to action: a sentence addressed to the reader about the publication itself
-#   (newsletters, apps, channels, subscriptions, this article);
+#   (newsletters, apps, channels, subscriptions, this article, "follow/email/tell us",
+#   "click here", an address to write to);
 # - stamps: dates and times alone on a line, "N hours ago", "Published/Updated ..." labels,
 #   images, copyright notices.
 _CREDIT = re.compile(r"(?:^|[.!?]\s+)(?:[A-Z]{2,}\s+)?[A-Z]{4,}\s*:\s*[A-Z][A-Z0-9 ,/&.'\u2019-]*$")
@@ -33,7 +36,32 @@ _IMPERATIVE = re.compile(
     re.IGNORECASE,
 )
 _SELF_REFERENCE = re.compile(r"\bthis (?:article|page)\b", re.IGNORECASE)
-_RIGHTS = re.compile(r"\u00a9|\ball rights reserved\b", re.IGNORECASE)
+# a call to action that names the publication as "us" ("Follow us on X", "Have a tip? Email us at ...")
+# or a link ("Click here"); never a quoted or reported appeal ("Tell us the truth, he said.")
+_TO_US = re.compile(
+    r"(?:^|[.!?]\s+)(?:F(?i:ollow)|E(?i:-?mail)|C(?i:ontact)|T(?i:ell)|S(?i:end)|W(?i:rite to)|M(?i:essage)|"
+    r"T(?i:ext)|C(?i:all))\s+(?i:us)\b|"
+    r"\b(?i:click|tap|sign up|subscribe|register|read more|find out more|learn more)\s+(?i:here)\b"
+)
+_REPORTED = re.compile(r"\b(?:said|says|told|asked|shouted)\b")
+# "Contact the author at jane@example.com": an address to write to, not prose that mentions one
+_WRITE_TO = re.compile(
+    r"^(?:C(?i:ontact)|E(?i:-?mail)|W(?i:rite to)|S(?i:end)|R(?i:each))\b[^.!?]*[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+)
+_RIGHTS = re.compile(r"\u00a9|\ball rights reserved\b|\bcopyright (?:\u00a9 ?)?\d{4}\b", re.IGNORECASE)
+# a credit or byline: "(Reporting by Anna Berg; Editing by Tom Lee)", "Additional reporting by Ali
+# Khan in Dubai.", "By Anna Berg, Baltic Wire.": a credit word and "by", then names; its words in
+# lower case are all credit words ("Reporting by the BBC showed ..." is a sentence)
+_CREDITED = re.compile(
+    r"^\(?(?i:(?:(?:additional|further)\s+)?(?:reporting|writing|editing|research|photos?|graphics|video)\s+)?"
+    r"(?i:by)\s+[A-Z]"
+)
+_CREDIT_WORDS = frozenset(
+    "by and in from at of the with additional further reporting writing editing research photo photos "
+    "graphics video".split()
+)
+_CONTRIBUTED = re.compile(r"\bcontributed (?:reporting )?to this (?:report|story|article)\b", re.IGNORECASE)
+_SMALL_WORDS = frozenset("a an the of and for in on to with at by".split())
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE = rf"(?:{_MONTH} \d{{1,2}},? \d{{4}}|\d{{1,2}} {_MONTH} \d{{4}}|\d{{4}}-\d{{2}}-\d{{2}})"
 # A date (and time) alone on a line: "Apr 25, 2019, 5:00 am SGT", "25 April 2019"
@@ -96,12 +124,32 @@ class Corpus:
         return {a.doc: a.sha256 for a in self.articles}
 
 
+def _credit_line(text: str) -> bool:
+    """A byline or production credit: a credit word and "by", then names (and places), nothing else."""
+    if not _CREDITED.match(text) or not text.lstrip("(")[:1].isupper():  # not a wrapped line's "by ..."
+        return False
+    words = re.findall(r"[\w'\u2019-]+", text)
+    return len(words) <= 30 and all(w[0].isupper() or w.lower() in _CREDIT_WORDS for w in words)
+
+
+def _title_teaser(text: str) -> bool:
+    """A "Label: A Headline In Title Case" line (a link to another page), not "The photo: a crowd ..."."""
+    if not _LABELLED.match(text):
+        return False
+    words = re.findall(r"[\w'\u2019-]+", text.split(":", 1)[1])
+    return 0 < len(words) <= 12 and all(w[0].isupper() or w[0].isdigit() or w in _SMALL_WORDS for w in words)
+
+
 def _marked_furniture(text: str) -> bool:
     """Credits, calls to action, stamps, images: furniture wherever they stand and whatever their length."""
-    if _CREDIT.search(text) or _RIGHTS.search(text):
+    if _CREDIT.search(text) or _RIGHTS.search(text) or _credit_line(text) or _CONTRIBUTED.search(text):
         return True
     short = len(text.split()) <= 30
     if short and (_SELF_REFERENCE.search(text) or (_IMPERATIVE.match(text) and _READER.search(text))):
+        return True
+    if short and (_TO_US.search(text) or _WRITE_TO.match(text)) and not _REPORTED.search(text):
+        return True
+    if _title_teaser(text):
         return True
     label = _LABEL.match(text)
     if label and (label.group(1) or len(text.split()) <= 6 or not _END.search(text)):

@@ -162,6 +162,19 @@ def test_no_sentence_of_the_small_corpus_is_furniture(small_corpus):
         "Opinion: Why the talks will fail",
         "Reporting by Anna Berg; Editing by Tom Lee",
         "Watch: the launch in two minutes",
+        # wire credits and bylines, with their punctuation
+        "(Reporting by Anna Berg in Riga; Editing by Tom Lee)",
+        "Additional reporting by Ali Khan in Dubai.",
+        "By Anna Berg, Baltic Wire.",
+        "Anna Berg contributed reporting to this story.",
+        "Copyright 2021 Baltic Wire. Click for restrictions.",
+        # calls to action that end like sentences
+        "Follow us on Twitter @balticwire for the latest updates.",
+        "Have a news tip? Email us at tips@example.com.",
+        "Tell us what you think in the comments below.",
+        "Want more stories like this? Sign up here.",
+        "Contact the author at anna.berg@example.com.",
+        "Our Standards: The Baltic Wire Trust Principles.",
     ],
 )
 def test_furniture_lines(line):
@@ -185,6 +198,15 @@ def test_furniture_lines(line):
         "Join us in welcoming the new minister, the mayor said.",
         "US President Barack Obama tweeted using his account:",
         "Reading the report, she said: \u201cWe need more ships.\u201d",
+        "By Monday, prices had fallen 5 per cent.",
+        "Reporting by the BBC showed that the minister knew.",
+        "Research by Anna Berg found that the forest recovers in 20 years.",
+        "Follow the money, the prosecutor told the jury.",
+        "Tell us what happened, the officer said.",
+        "\u201cTell us the truth,\u201d the protesters shouted.",
+        "Email records show the minister knew.",
+        "The hacker sent emails from ivan@example.ru to the ministry.",
+        "Copyright lawyers say the ruling changes little.",
     ],
 )
 def test_prose_lines_are_kept(line):
