@@ -175,6 +175,9 @@ def test_no_sentence_of_the_small_corpus_is_furniture(small_corpus):
         "Want more stories like this? Sign up here.",
         "Contact the author at anna.berg@example.com.",
         "Our Standards: The Baltic Wire Trust Principles.",
+        "Read the full story here.",
+        "Follow Anna Berg on Twitter.",
+        "Follow @annaberg for updates from Riga.",
     ],
 )
 def test_furniture_lines(line):
@@ -207,6 +210,9 @@ def test_furniture_lines(line):
         "Email records show the minister knew.",
         "The hacker sent emails from ivan@example.ru to the ministry.",
         "Copyright lawyers say the ruling changes little.",
+        "See you here next year, the mayor told the crowd.",
+        "Read between the lines and the plan is clear.",
+        "Follow-up talks are planned for May.",
     ],
 )
 def test_prose_lines_are_kept(line):
