@@ -42,6 +42,7 @@ _TO_US = re.compile(
     r"(?:^|[.!?]\s+)(?:F(?i:ollow)|E(?i:-?mail)|C(?i:ontact)|T(?i:ell)|S(?i:end)|W(?i:rite to)|M(?i:essage)|"
     r"T(?i:ext)|C(?i:all))\s+(?i:us)\b|"
     r"\b(?i:click|tap|sign up|subscribe|register|read more|find out more|learn more)\s+(?i:here)\b|"
+    r"^(?i:scroll down|continue reading|(?:the )?story continues (?:below|after))\b|"
     r"^(?:R(?i:ead)|W(?i:atch)|L(?i:isten)|S(?i:ee))\b[^.!?]{0,60}\b(?i:here)\.?$|"  # "Read the full story here."
     r"^F(?i:ollow)\s+(?:@\w|[^.!?]{0,40}\bon (?:Twitter|X|Facebook|Instagram|LinkedIn|TikTok|Telegram|Threads|Bluesky)\b)"
 )

@@ -176,6 +176,8 @@ def test_no_sentence_of_the_small_corpus_is_furniture(small_corpus):
         "Contact the author at anna.berg@example.com.",
         "Our Standards: The Baltic Wire Trust Principles.",
         "Read the full story here.",
+        "Scroll down to continue reading.",
+        "Story continues below.",
         "Follow Anna Berg on Twitter.",
         "Follow @annaberg for updates from Riga.",
     ],
@@ -213,6 +215,7 @@ def test_furniture_lines(line):
         "See you here next year, the mayor told the crowd.",
         "Read between the lines and the plan is clear.",
         "Follow-up talks are planned for May.",
+        "The story continues to unfold in Riga.",
     ],
 )
 def test_prose_lines_are_kept(line):
