@@ -79,11 +79,14 @@ FRAGMENT_WORDS = 12  # a line without sentence punctuation of at most this many 
 # "PLACE, Apr 25, 2019, Agency. Text", "PLACE (Agency) - Text", "PLACE \u2014 Text"
 _DATELINE = re.compile(
     r"^(?P<place>[A-Z][A-Z'\u2019.-]{2,}(?:\s+[A-Z][A-Z'\u2019.-]+){0,3})"
-    r"(?P<fields>(?:\s*,\s*[^,.;:\u2014\u2013()]{1,30}){0,4})"
+    r"(?P<fields>(?:\s*,\s*(?:(?i:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.\s*\d{1,2}\b[^,.;:\u2014\u2013()]{0,20}|"
+    r"[^,.;:\u2014\u2013()]{1,30})){0,4})"
     r"(?:\s*\((?P<agency>[A-Z][^()]{0,30})\))?"
     r"\s*(?P<end>\.|:|\u2014|\u2013|--?)\s+(?=[\"\u201c\u2018'A-Z0-9])"
 )
 _DATE_FIELD = re.compile(rf"^{_DATE}$", re.IGNORECASE)
+# a day without its year, as wire datelines give it: "LONDON, April 25 (Reuters) - ..."
+_DAY_FIELD = re.compile(rf"^(?:{_MONTH} \d{{1,2}}|\d{{1,2}} {_MONTH})$", re.IGNORECASE)
 _NAME_FIELD = re.compile(r"^[A-Z][\w&'\u2019.-]*(?:\s+[A-Z][\w&'\u2019.-]*){0,3}$")
 _FRONT_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*)$")
 
@@ -228,6 +231,11 @@ def split_dateline(paragraph: str) -> tuple[Dateline | None, str]:
     if not match:
         return None, paragraph
     fields = [f.strip() for f in match.group("fields").split(",") if f.strip()]
+    day = [] if any(_DATE_FIELD.match(", ".join(fields[i : i + 2])) for i in range(len(fields))) else fields[-1:]
+    if day and _DAY_FIELD.match(day[0]):  # a day without its year ends the fields: no date to keep
+        fields = fields[:-1]
+    else:
+        day = []
     date, at = None, len(fields)
     for width in (2, 1):  # "Apr 25, 2019" spans two comma-separated fields
         for start in range(len(fields) - width + 1):
@@ -246,7 +254,7 @@ def split_dateline(paragraph: str) -> tuple[Dateline | None, str]:
     dash = match.group("end") in ("\u2014", "\u2013", "-", "--")
     if before and not date and not dash and agency is None:  # "PLACE, Agency." without a date
         agency, before = before[-1], before[:-1]
-    if not (fields or agency or dash):
+    if not (fields or day or agency or dash):
         return None, paragraph  # "NASA. The ..." is not a dateline
     place = ", ".join([match.group("place").title(), *before])
     return Dateline(place, date, agency), paragraph[match.end() :]

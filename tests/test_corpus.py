@@ -263,6 +263,10 @@ def test_a_dateline_becomes_metadata_and_its_sentence_is_cited_without_it():
         ("PARIS (Agence Presse) - The talks resumed on Monday.", "Paris", "Agence Presse"),
         ("CAPE CANAVERAL, Florida - The launch slipped again.", "Cape Canaveral, Florida", None),
         ("OSLO \u2014 The prize was awarded today.", "Oslo", None),
+        # wire datelines give the day without its year
+        ("LONDON, April 25 (Wire Service) - Oil prices rose on Monday.", "London", "Wire Service"),
+        ("WASHINGTON, Jan. 3 (Wire Service) - The Senate voted.", "Washington", "Wire Service"),
+        ("SEOUL, South Korea, 3 March (AP) \u2014 Two missiles were fired.", "Seoul, South Korea", "AP"),
     ],
 )
 def test_dateline_shapes(opening, place, agency):
