@@ -26,7 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bot.answer import clean_question
+from bot.answer import Answer, clean_question
 from bot.db import migrate
 from bot.evaluate import Report, evaluate, read_items
 from bot.service import QAService
@@ -98,9 +98,15 @@ def run_suite(name: str, data: Path, work: Path, server_url: str) -> list[str]:
         lines.append(
             f"  - {e.question!r}: embedded {'answered' if e.answered else 'declined'} "
             f"{[c.sentence_id for c in e.citations or e.related]}, PostgreSQL "
-            f"{'answered' if d.answered else 'declined'} {[c.sentence_id for c in d.citations or d.related]}"
+            f"{'answered' if d.answered else 'declined'} {[c.sentence_id for c in d.citations or d.related]}; "
+            f"confidence {e.confidence:.6f} vs {d.confidence:.6f}; scores {scores(e)} vs {scores(d)}"
         )
     return lines
+
+
+def scores(answer: Answer) -> list[float]:
+    """The scores of an answer's cited (or, declined, related) sentences, as `ask --json` gives them."""
+    return [c.score for c in answer.citations or answer.related]
 
 
 def main() -> None:
