@@ -28,7 +28,7 @@ _END = re.compile(r"[.!?\"\u201d\u2019)\]]$")  # how a sentence (or a quote, or 
 _LABELLED = re.compile(r"^[A-Z][\w'\u2019]*(?:\s+[\w'\u2019]+)?\s*:\s*\S")  # "Label: ..." (one or two words)
 _READER = re.compile(
     r"\b(?:newsletters?|inbox|app|channel|subscri(?:be|ption)s?|podcasts?|notifications?|"
-    r"e-?paper|print edition|breaking news alerts?)\b",
+    r"e-?paper|print edition|breaking news alerts?|live ?blog)\b",
     re.IGNORECASE,
 )
 _IMPERATIVE = re.compile(
@@ -43,8 +43,15 @@ _TO_US = re.compile(
     r"T(?i:ext)|C(?i:all))\s+(?i:us)\b|"
     r"\b(?i:click|tap|sign up|subscribe|register|read more|find out more|learn more)\s+(?i:here)\b|"
     r"^(?i:scroll down|continue reading|(?:the )?story continues (?:below|after))\b|"
+    r"(?:^|[.!?]\s+)(?:L(?i:og)|S(?i:ign)) (?i:in)\.?$|"  # "Already a subscriber? Log in."
     r"^(?:R(?i:ead)|W(?i:atch)|L(?i:isten)|S(?i:ee))\b[^.!?]{0,60}\b(?i:here)\.?$|"  # "Read the full story here."
     r"^F(?i:ollow)\s+(?:@\w|[^.!?]{0,40}\bon (?:Twitter|X|Facebook|Instagram|LinkedIn|TikTok|Telegram|Threads|Bluesky)\b)"
+)
+# a picture's caption, told by the credit it ends with: "... (AP Photo/Evan Vucci, File)",
+# "... Photo: AFP", "(Photo: Reuters)"; the upper-case "PHOTO: REUTERS" is _CREDIT's
+_CAPTION = re.compile(
+    r"(?:^|\s)\(?(?:[A-Z][\w&.'\u2019-]*\s+)?(?:Photo|Photograph|Picture|Image|Video)s?\s*[:/]\s*"
+    r"[A-Z][^()]{0,60}\)?$"
 )
 _REPORTED = re.compile(r"\b(?:said|says|told|asked|shouted)\b")
 # "Contact the author at jane@example.com": an address to write to, not prose that mentions one
@@ -148,7 +155,9 @@ def _title_teaser(text: str) -> bool:
 
 def _marked_furniture(text: str) -> bool:
     """Credits, calls to action, stamps, images: furniture wherever they stand and whatever their length."""
-    if _CREDIT.search(text) or _RIGHTS.search(text) or _credit_line(text) or _CONTRIBUTED.search(text):
+    if _CREDIT.search(text) or _CAPTION.search(text) or _RIGHTS.search(text):
+        return True
+    if _credit_line(text) or _CONTRIBUTED.search(text):
         return True
     short = len(text.split()) <= 30
     if short and (_SELF_REFERENCE.search(text) or (_IMPERATIVE.match(text) and _READER.search(text))):

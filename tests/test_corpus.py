@@ -178,6 +178,13 @@ def test_no_sentence_of_the_small_corpus_is_furniture(small_corpus):
         "Read the full story here.",
         "Scroll down to continue reading.",
         "Story continues below.",
+        "Already a subscriber? Log in.",
+        "Follow the latest on the summit in our live blog.",
+        # captions, told by the photo credit they end with
+        "FILE - In this file photo, the mayor opens the bridge. (AP Photo/Anna Berg, File)",
+        "The mayor opens the bridge. (Photo: Baltic Wire)",
+        "The mayor opens the bridge. Photo: Baltic Wire",
+        "(AP Photo/Anna Berg)",
         "Follow Anna Berg on Twitter.",
         "Follow @annaberg for updates from Riga.",
     ],
@@ -216,6 +223,9 @@ def test_furniture_lines(line):
         "Read between the lines and the plan is clear.",
         "Follow-up talks are planned for May.",
         "The story continues to unfold in Riga.",
+        "He posted a video: the mayor waving from the bridge.",
+        "Photo editors at the paper chose a picture of the crowd.",
+        "Sign in, the guard told him.",
     ],
 )
 def test_prose_lines_are_kept(line):
