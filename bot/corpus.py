@@ -72,7 +72,8 @@ _CREDIT_WORDS = frozenset(
 )
 _CONTRIBUTED = re.compile(r"\bcontributed (?:reporting )?to this (?:report|story|article)\b", re.IGNORECASE)
 _SMALL_WORDS = frozenset("a an the of and for in on to with at by".split())
-_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_MONTH_START = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)"
+_MONTH = rf"{_MONTH_START}[a-z]*\.?"
 _DATE = rf"(?:{_MONTH} \d{{1,2}},? \d{{4}}|\d{{1,2}} {_MONTH} \d{{4}}|\d{{4}}-\d{{2}}-\d{{2}})"
 # A date (and time) alone on a line: "Apr 25, 2019, 5:00 am SGT", "25 April 2019"
 _STAMP = re.compile(rf"^{_DATE}(?:,? \d{{1,2}}[:.]\d{{2}}\s*(?:am|pm)?(?: [A-Z]{{2,4}})?)?$", re.IGNORECASE)
@@ -86,7 +87,8 @@ FRAGMENT_WORDS = 12  # a line without sentence punctuation of at most this many 
 # "PLACE, Apr 25, 2019, Agency. Text", "PLACE (Agency) - Text", "PLACE \u2014 Text"
 _DATELINE = re.compile(
     r"^(?P<place>[A-Z][A-Z'\u2019.-]{2,}(?:\s+[A-Z][A-Z'\u2019.-]+){0,3})"
-    r"(?P<fields>(?:\s*,\s*(?:(?i:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.\s*\d{1,2}\b[^,.;:\u2014\u2013()]{0,20}|"
+    # a field ends at a full stop, except an abbreviated month's ("WASHINGTON, Jan. 3 (AP) - ...")
+    rf"(?P<fields>(?:\s*,\s*(?:(?i:{_MONTH_START})\.\s*\d{{1,2}}\b[^,.;:\u2014\u2013()]{{0,20}}|"
     r"[^,.;:\u2014\u2013()]{1,30})){0,4})"
     r"(?:\s*\((?P<agency>[A-Z][^()]{0,30})\))?"
     r"\s*(?P<end>\.|:|\u2014|\u2013|--?)\s+(?=[\"\u201c\u2018'A-Z0-9])"
@@ -240,11 +242,9 @@ def split_dateline(paragraph: str) -> tuple[Dateline | None, str]:
     if not match:
         return None, paragraph
     fields = [f.strip() for f in match.group("fields").split(",") if f.strip()]
-    day = [] if any(_DATE_FIELD.match(", ".join(fields[i : i + 2])) for i in range(len(fields))) else fields[-1:]
-    if day and _DAY_FIELD.match(day[0]):  # a day without its year ends the fields: no date to keep
+    day = bool(fields) and _DAY_FIELD.match(fields[-1]) is not None
+    if day:  # a day without its year ends the fields ("LONDON, April 25 (Reuters) - "): no date to keep
         fields = fields[:-1]
-    else:
-        day = []
     date, at = None, len(fields)
     for width in (2, 1):  # "Apr 25, 2019" spans two comma-separated fields
         for start in range(len(fields) - width + 1):
