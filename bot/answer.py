@@ -137,6 +137,8 @@ def clean_question(text: str) -> str:
         raise QuestionError(
             f"That question is {len(question)} characters long; please keep it under {MAX_QUESTION_CHARS} characters."
         )
+    if not answerable.in_english(question):  # the encoder and the rules read English only
+        raise QuestionError("I can only read questions in English; please ask in English.")
     if question[-1] not in _ENDS:  # asked without its question mark: read as the same question with it
         question += "?"
     return question

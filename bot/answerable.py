@@ -176,6 +176,34 @@ _FRAME = re.compile(
     re.IGNORECASE,
 )
 # where a question begins after sentences that are not questions ("I read the report. Who ...?")
+# an English question word, auxiliary verb or a few words as English ("the", "of", "and"):
+# other languages' questions seldom have one
+_ENGLISH = re.compile(rf"\b{_OPENING}|\b(?:the|of|and|with|from|about|that|this)\b", re.IGNORECASE)
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+def _latin(ch: str) -> bool:
+    return ch.isascii() or "\u00c0" <= ch <= "\u024f" or "\u1e00" <= ch <= "\u1eff"
+
+
+def in_english(question: str) -> bool:
+    """Whether a question reads as English, as the encoder and these rules need: mostly Latin
+    letters, and an English question word, auxiliary verb or "the", or else at most one word that
+    English does not use, and not a third of the words (a misspelling; names after the first word
+    are capitalised). "Wo betrat Kim einen roten Teppich?" is not; "kims hat colour?" is."""
+    if not question.isascii():
+        letters = [ch for ch in question if ch.isalpha()]
+        if 2 * sum(map(_latin, letters)) < len(letters):
+            return False
+    if _ENGLISH.search(question):
+        return True
+    from wordfreq import zipf_frequency
+
+    lower = [w.lower() for n, w in enumerate(_WORDS.findall(question)) if n == 0 or w.islower()]
+    unknown = [w for w in lower if zipf_frequency(w, "en", wordlist="small") == 0]
+    return len(unknown) < 2 or 3 * len(unknown) < len(lower)
+
+
 _QUESTION_START = re.compile(rf"(?<=[.!?])\s+(?={_OPENING})", re.IGNORECASE)
 # a word of the question that may refer to what was written before it
 _REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|theirs|this|that|these|those)\b", re.I)

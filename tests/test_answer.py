@@ -239,11 +239,35 @@ def test_a_question_must_be_text():
         clean_question(None)  # type: ignore[arg-type]
 
 
-def test_longest_allowed_question_and_other_scripts_are_accepted():
+def test_longest_allowed_question_is_accepted():
     longest = "Why " + "x" * (MAX_QUESTION_CHARS - 5) + "?"
     assert clean_question(longest) == longest
-    assert clean_question("  Qu\u2019est-ce que l\u2019oxyg\u00e8ne ?  ") == "Qu\u2019est-ce que l\u2019oxyg\u00e8ne ?"
-    assert clean_question("\u6c27\u6c14\u662f\u4ec0\u4e48\uff1f") == "\u6c27\u6c14\u662f\u4ec0\u4e48\uff1f"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "\u6c27\u6c14\u662f\u4ec0\u4e48\uff1f",
+        "\u0413\u0434\u0435 \u041a\u0438\u043c \u0441\u0442\u0443\u043f\u0438\u043b \u043d\u0430 \u043a\u0440\u0430\u0441\u043d\u0443\u044e \u0434\u043e\u0440\u043e\u0436\u043a\u0443?",
+        "Wo betrat Kim einen roten Teppich?",
+        "\u00bfD\u00f3nde pis\u00f3 Kim una alfombra roja?",
+        "Waar stapte Kim op een rode loper?",
+    ],
+)
+def test_a_question_in_another_language_is_asked_again_in_english(answerer, question):
+    """The encoder and every rule read English: "the articles don't say" would not be true."""
+    with pytest.raises(QuestionError, match="in English"):
+        clean_question(question)
+    with pytest.raises(QuestionError, match="in English"):
+        answerer.answer(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["kims hat colour", "Whre did Kim stp onto a red carpt?", "Who is \u91d1\u6b63\u6069?", "vladivostok summit date"],
+)
+def test_english_typed_tersely_or_misspelt_is_still_english(question):
+    assert clean_question(question).rstrip("?") == question.rstrip("?")
 
 
 def test_a_question_typed_without_its_question_mark_is_read_with_it():

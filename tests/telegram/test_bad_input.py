@@ -70,12 +70,12 @@ ROWS: dict[str, Row] = {
     "4,096 characters": Row(private(("When does the festival end? " * 147)[:4096]), "under 1000 characters"),
     "control characters": Row(private("When\x00 does the\x07 festival\x1b[31m end?\r\n"), "Sunday"),
     "right-to-left override": Row(private("\u202eWhen does the festival end?\u202c"), "Sunday"),
-    "right-to-left script": Row(private("متى ينتهي المهرجان؟"), DECLINED),
+    "right-to-left script": Row(private("متى ينتهي المهرجان؟"), "only read questions in English"),
     "HTML in the question": Row(private("<b>When</b> does the festival end? & <script>x</script>"), ANSWER_OR_DECLINE),
     "Markdown in the question": Row(
         private("**When** does the _festival_ end? `rm -rf /` [x](http://e.x)"), ANSWER_OR_DECLINE
     ),
-    "another language": Row(private("Wann endet das Hafenfest?"), DECLINED),
+    "another language": Row(private("Wann endet das Hafenfest?"), "only read questions in English"),
     "sticker": Row(private(None, sticker=STICKER), TEXT_ONLY),
     "photo": Row(private(None, photo=PHOTO), TEXT_ONLY),
     "photo with a caption": Row(private(None, photo=PHOTO, caption="When does the festival end?"), TEXT_ONLY),
