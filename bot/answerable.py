@@ -166,7 +166,8 @@ _OPENING = rf"(?:{_QUESTION_WORDS}|is|are|was|were|did|does|do|has|have|had|will
 # you know when ...?", "According to the article, where ...?" (greetings, a reference to the
 # articles, a frame, then the word a direct question opens with)
 _FRAME = re.compile(
-    r"^(?:(?:hey|hi|hello|ok|okay|so|please|thanks|thank you|thx)\b[,!.]?\s+)*"
+    r"^(?:(?:(?:hey|hi|hello|ok|okay|so|please|thanks|thank you|thx|sorry|excuse me|and|also|well)"
+    r"(?:\s+(?:there|bot|@\w+))?|@\w+)\b[,!.]?\s+|(?:(?:a )?quick question|one more(?: question)?|question)\s*:\s*)*"
     r"(?:(?:according to|in|from|based on) (?:the|this|that|these|those) (?:articles?|news|reports?|stor(?:y|ies))\b"
     r"[,:]?\s+)?"
     r"(?:(?:(?:can|could|would|will) (?:you|u) (?:please )?(?:tell|show) me|(?:do|does) (?:you|u|anyone|anybody) "
@@ -175,7 +176,6 @@ _FRAME = re.compile(
     rf"(?={_OPENING})",
     re.IGNORECASE,
 )
-# where a question begins after sentences that are not questions ("I read the report. Who ...?")
 # an English question word, auxiliary verb or a few words as English ("the", "of", "and"):
 # other languages' questions seldom have one
 _ENGLISH = re.compile(rf"\b{_OPENING}|\b(?:the|of|and|with|from|about|that|this)\b", re.IGNORECASE)
@@ -204,6 +204,7 @@ def in_english(question: str) -> bool:
     return len(unknown) < 2 or 3 * len(unknown) < len(lower)
 
 
+# where a question begins after sentences that are not questions ("I read the report. Who ...?")
 _QUESTION_START = re.compile(rf"(?<=[.!?])\s+(?={_OPENING})", re.IGNORECASE)
 # a word of the question that may refer to what was written before it
 _REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|theirs|this|that|these|those)\b", re.I)

@@ -87,6 +87,11 @@ def test_rare_words_weigh_more_than_common_ones():
         ("In the end, who won?", "In the end, who won?"),
         ("Tell me about the match?", "Tell me about the match?"),  # no question word: as asked
         ("What do you know about the match?", "What do you know about the match?"),
+        ("hi bot, where does the mayor live?", "where does the mayor live?"),
+        ("Hey @newsbot who won the match?", "Who won the match?"),
+        ("Quick question: who won the match?", "Who won the match?"),
+        ("Sorry, and when did the bridge open?", "When did the bridge open?"),
+        ("And the match?", "And the match?"),  # no question word after the greeting: as asked
     ],
 )
 def test_a_question_asked_indirectly_is_read_as_the_direct_question(asked, read):
