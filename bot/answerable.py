@@ -210,11 +210,39 @@ _QUESTION_START = re.compile(rf"(?<=[.!?])\s+(?={_OPENING})", re.IGNORECASE)
 _REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|theirs|this|that|these|those)\b", re.I)
 
 
+# what people type after a question in a chat: chat words (in lower case: "LoL" is a name), ",
+# thanks" (after a comma: "Thank You" may be a title), smileys and emoji ("where did he go pls",
+# "Who won, thanks :)", "Why? 🤔")
+_CHAT_TAIL = re.compile(
+    r"(?:[\s,]*\b(?:pls|plz|thx|lol)\b[.!]*|\s*,\s*(?i:please|thanks|thank you)\b[.!]*|"
+    r"\s*[:;]-?[()DPp](?!\w)|\s*[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d]+)+$"
+)
+
+
+# a sentence after the question that thanks or muses: "Thanks, bot!", "I wonder."
+_THANKS = re.compile(r"\s*(?:thanks|thank you|thx|many thanks|cheers|please|pls|i wonder|just curious)\b[^?]*$", re.I)
+
+
+def _without_tail(question: str) -> str:
+    """The question without what follows it in a chat: chat words and emoji after it, and a
+    last sentence of thanks ("Where did he go? Thanks!" -> "Where did he go?")."""
+    typed = question.rstrip("?!. ")
+    core = _CHAT_TAIL.sub("", typed).rstrip("?!. ")
+    end = core.rfind("?")
+    if end >= 0 and _THANKS.match(core[end + 1 :]):  # not "Did he win? By how much?"
+        core = core[:end].rstrip("?!. ")
+    if not core or (core == typed and not question.endswith("??")):
+        return question  # nothing but chat words, or nothing after the question
+    return core + "?"
+
+
 def direct(question: str) -> str:
     """The question asked directly: "Can you tell me who won?" -> "Who won?", without the
-    sentences written before it ("I read the report. Who won?" -> "Who won?"); any other
-    question as it is. It opens with a capital where the question was typed with one."""
+    sentences written before it ("I read the report. Who won?" -> "Who won?") or the chat
+    words, thanks and emoji after it ("Who won? Thanks! 🙂" -> "Who won?"); any other question
+    as it is. It opens with a capital where the question was typed with one."""
     asked = question
+    question = _without_tail(question)
     if not _FRAME.match(question):  # it opens with neither a question word nor a frame
         start = _QUESTION_START.search(question)
         # ... and what is written before the question is not what "it" or "they" refers to

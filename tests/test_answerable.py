@@ -92,6 +92,12 @@ def test_rare_words_weigh_more_than_common_ones():
         ("Quick question: who won the match?", "Who won the match?"),
         ("Sorry, and when did the bridge open?", "When did the bridge open?"),
         ("And the match?", "And the match?"),  # no question word after the greeting: as asked
+        ("where does the mayor live pls?", "where does the mayor live?"),
+        ("Who won the match, thanks :)?", "Who won the match?"),
+        ("Who won the match? Thanks, bot! \U0001f642", "Who won the match?"),
+        ("Who won the match??", "Who won the match?"),
+        ("Who sang Thank You?", "Who sang Thank You?"),  # a title, not thanks
+        ("Did he win? By how much?", "Did he win? By how much?"),
     ],
 )
 def test_a_question_asked_indirectly_is_read_as_the_direct_question(asked, read):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.answer import clean_question
 from bot.evaluate import fold
 from bot.render import to_telegram_html
 
@@ -78,6 +79,23 @@ def test_a_question_asked_indirectly_is_answered_as_if_asked_directly(answerer, 
         indirect = answerer.answer(frame + question[0].lower() + question[1:])
         assert indirect.answered == direct.answered
         assert [c.text for c in indirect.citations] == [c.text for c in direct.citations]
+
+
+@pytest.mark.parametrize("question", [q for q, _ in RIGHT] + NOT_SAID)
+def test_what_follows_a_question_in_a_chat_changes_nothing(answerer, question):
+    """ "... pls", "..., thanks :)", "...? Thanks! \U0001f642": chat words, thanks and emoji are not
+    words for the sentence to hold."""
+    plain = answerer.answer(question)
+    bare = question.rstrip("?")
+    for typed in (bare + " pls", bare + ", thanks :)", question + " Thanks! \U0001f642", hi_bot(question)):
+        answer = answerer.answer(typed)
+        assert answer.answered == plain.answered
+        assert [c.text for c in answer.citations] == [c.text for c in plain.citations]
+        assert answer.question == clean_question(typed)  # answered under the words it was asked in
+
+
+def hi_bot(question: str) -> str:
+    return "hi bot, " + question[0].lower() + question[1:]
 
 
 def test_the_source_line_says_where_when_and_by_whom_the_article_was_filed(answerer):
