@@ -54,6 +54,12 @@ TYPINGS = {
     '"Can you tell me ..."': lambda q: "Can you tell me " + q[0].lower() + q[1:],
     '"Thanks! According to the article, ..."': lambda q: "Thanks! According to the article, " + q[0].lower() + q[1:],
     'after a sentence ("I just read the news. ...")': lambda q: "I just read the news. " + q,
+    '"hi bot, ..."': lambda q: "hi bot, " + q[0].lower() + q[1:],
+    'then "pls", ", thanks :)" or "Thanks! \U0001f642"': lambda q: (
+        q.rstrip("?") + " pls",
+        q.rstrip("?") + ", thanks :)",
+        q + " Thanks! \U0001f642",
+    )[len(q) % 3],
 }
 
 
