@@ -219,6 +219,8 @@ _CHAT_TAIL = re.compile(
 )
 
 
+_TAIL_CHARS = 40  # searched for in the last characters only
+_CHAT_ENDS = ("pls", "plz", "thx", "lol", "please", "thanks", "thank you")
 # a sentence after the question that thanks or muses: "Thanks, bot!", "I wonder."
 _THANKS = re.compile(r"\s*(?:thanks|thank you|thx|many thanks|cheers|please|pls|i wonder|just curious)\b[^?]*$", re.I)
 
@@ -227,7 +229,10 @@ def _without_tail(question: str) -> str:
     """The question without what follows it in a chat: chat words and emoji after it, and a
     last sentence of thanks ("Where did he go? Thanks!" -> "Where did he go?")."""
     typed = question.rstrip("?!. ")
-    core = _CHAT_TAIL.sub("", typed).rstrip("?!. ")
+    tail = None
+    if not typed[-1:].isalnum() or typed.lower().endswith(_CHAT_ENDS):  # else it cannot end in one
+        tail = _CHAT_TAIL.search(typed, max(0, len(typed) - _TAIL_CHARS))
+    core = (typed[: tail.start()] if tail else typed).rstrip("?!. ")
     end = core.rfind("?")
     if end >= 0 and _THANKS.match(core[end + 1 :]):  # not "Did he win? By how much?"
         core = core[:end].rstrip("?!. ")
