@@ -212,17 +212,18 @@ _REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|
 
 # what people type after a question in a chat: chat words (in lower case: "LoL" is a name), ",
 # thanks" (after a comma: "Thank You" may be a title), smileys and emoji ("where did he go pls",
-# "Who won, thanks :)", "Why? 🤔")
+# "Who won, thanks :)", "Why? 🤔"); looked for in a question's last _TAIL_CHARS characters
+_CHAT_WORDS = ("pls", "plz", "thx", "lol")
+_THANKS_WORDS = ("please", "thanks", "thank you")
 _CHAT_TAIL = re.compile(
-    r"(?:[\s,]*\b(?:pls|plz|thx|lol)\b[.!]*|\s*,\s*(?i:please|thanks|thank you)\b[.!]*|"
+    rf"(?:[\s,]*\b(?:{'|'.join(_CHAT_WORDS)})\b[.!]*|\s*,\s*(?i:{'|'.join(_THANKS_WORDS)})\b[.!]*|"
     r"\s*[:;]-?[()DPp](?!\w)|\s*[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d]+)+$"
 )
-
-
-_TAIL_CHARS = 40  # searched for in the last characters only
-_CHAT_ENDS = ("pls", "plz", "thx", "lol", "please", "thanks", "thank you")
+_TAIL_CHARS = 40
 # a sentence after the question that thanks or muses: "Thanks, bot!", "I wonder."
-_THANKS = re.compile(r"\s*(?:thanks|thank you|thx|many thanks|cheers|please|pls|i wonder|just curious)\b[^?]*$", re.I)
+_THANKS = re.compile(
+    rf"\s*(?:{'|'.join(_THANKS_WORDS + _CHAT_WORDS)}|many thanks|cheers|i wonder|just curious)\b[^?]*$", re.I
+)
 
 
 def _without_tail(question: str) -> str:
@@ -230,7 +231,7 @@ def _without_tail(question: str) -> str:
     last sentence of thanks ("Where did he go? Thanks!" -> "Where did he go?")."""
     typed = question.rstrip("?!. ")
     tail = None
-    if not typed[-1:].isalnum() or typed.lower().endswith(_CHAT_ENDS):  # else it cannot end in one
+    if not typed[-1:].isalnum() or typed.lower().endswith(_CHAT_WORDS + _THANKS_WORDS):  # else it cannot end in one
         tail = _CHAT_TAIL.search(typed, max(0, len(typed) - _TAIL_CHARS))
     core = (typed[: tail.start()] if tail else typed).rstrip("?!. ")
     end = core.rfind("?")
