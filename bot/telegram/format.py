@@ -115,7 +115,8 @@ def help_html(bot_username: str, articles: Iterable[Article]) -> str:
     name = html.escape(bot_username)
     listed = sorted(articles, key=lambda a: a.title.lower())
     lines = [
-        "I answer questions about news articles by quoting the sentences that answer them, with numbered sources.",
+        "I answer questions about news articles, asked in English, by quoting the sentences that answer them, "
+        "with numbered sources.",
         "",
         "\u2022 Here: just send me a question.",
         f"\u2022 In a group: <code>/ask question</code>, mention @{name}, or reply to my message.",
