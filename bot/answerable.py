@@ -151,13 +151,19 @@ class Ask:
         return [(t, r) for t, r, f in zip(self.terms, self.rarity, self.focus, strict=True) if f == focus]
 
 
+# the rarity of a word the English word list does not know
+UNKNOWN_RARITY = 8.0
+
+
 @lru_cache(maxsize=65536)
 def rarity(word: str) -> float:
     """How much a word says, from its general English frequency: 8 minus its Zipf value, at least 0.5
     (\"the\" ~0.5, \"summit\" ~4, a name the list does not know 8)."""
     from wordfreq import zipf_frequency
 
-    return max(0.5, 8.0 - zipf_frequency(word, "en", wordlist="small"))  # small: 4 MB in memory, "best" 37 MB
+    return max(
+        0.5, UNKNOWN_RARITY - zipf_frequency(word, "en", wordlist="small")
+    )  # small: 4 MB in memory, "best" 37 MB
 
 
 # the word a direct question opens with: a question word, or the verb of a yes/no question
@@ -197,10 +203,8 @@ def in_english(question: str) -> bool:
             return False
     if _ENGLISH.search(question):
         return True
-    from wordfreq import zipf_frequency
-
     lower = [w.lower() for n, w in enumerate(_WORDS.findall(question)) if n == 0 or w.islower()]
-    unknown = [w for w in lower if zipf_frequency(w, "en", wordlist="small") == 0]
+    unknown = [w for w in lower if rarity(w) >= UNKNOWN_RARITY]
     return len(unknown) < 2 or 3 * len(unknown) < len(lower)
 
 
